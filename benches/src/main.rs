@@ -1,0 +1,2 @@
+//! lvs benchmarks: `cargo bench-core <name>`; see benches/README.md for results.
+fn main() {}

@@ -1,0 +1,20 @@
+//! # lvs-core
+//!
+//! The pure heart of lvs, a user-space Linux Virtual Server: the virtual-server model, the IPVS
+//! schedulers, statistics and (later) the connection table and packet processing. No I/O and no
+//! `unsafe`: time comes in as an argument, so everything is testable without root.
+#![forbid(unsafe_code)]
+
+pub mod addr;
+pub mod dest;
+pub mod error;
+pub mod ipvs;
+pub mod model;
+pub mod order;
+pub mod rng;
+pub mod sched;
+pub mod stats;
+pub mod time;
+
+pub use error::{Code, Error, Result};
+pub use ipvs::Ipvs;

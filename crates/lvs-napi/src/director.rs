@@ -1,0 +1,194 @@
+//! `NativeDirector`: the in-memory director behind the SDK's `Director`.
+
+use crate::convert::{server_info, service_info, ServerSpec, ServiceInfo, ServiceRef, ServiceSpec};
+use crate::error::{guard, invalid, to_js, Result};
+use lvs_core::addr::HostPort;
+use lvs_core::time::Instant;
+use lvs_core::Ipvs;
+use napi_derive::napi;
+use std::sync::{Mutex, MutexGuard};
+
+/// Where the director's time comes from.
+#[derive(Debug)]
+enum Clock {
+    /// Monotonic time since the director was opened.
+    System(std::time::Instant),
+    /// Moved only by `advanceTime`.
+    Manual(u64),
+}
+
+impl Clock {
+    fn now(&self) -> Instant {
+        match self {
+            Clock::System(start) => Instant::from_millis(start.elapsed().as_millis() as u64),
+            Clock::Manual(ms) => Instant::from_millis(*ms),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    ipvs: Ipvs,
+    clock: Clock,
+}
+
+/// Options of `new NativeDirector()`.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct NativeDirectorOptions {
+    /// `'system'` (default) or `'manual'`.
+    #[napi(ts_type = "'system' | 'manual'")]
+    pub clock: Option<String>,
+}
+
+/// An in-memory director: the virtual server table with its clock.
+#[napi]
+#[derive(Debug)]
+pub struct NativeDirector {
+    state: Mutex<State>,
+}
+
+impl NativeDirector {
+    /// Locks the state; a poisoned lock (a panic was caught mid-call) is taken over as it is.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        guard(|| {
+            let mut st = self.lock();
+            let now = st.clock.now();
+            st.ipvs.expire_trash(now);
+            st.ipvs.estimate(now);
+            f(&mut st)
+        })
+    }
+}
+
+#[napi]
+impl NativeDirector {
+    /// Opens an in-memory director.
+    #[napi(constructor)]
+    pub fn new(options: Option<NativeDirectorOptions>) -> Result<Self> {
+        let clock = match options.and_then(|o| o.clock).as_deref() {
+            None | Some("system") => Clock::System(std::time::Instant::now()),
+            Some("manual") => Clock::Manual(0),
+            Some(other) => {
+                return Err(invalid(format!("unknown clock `{other}' (expected system or manual)")))
+            }
+        };
+        Ok(NativeDirector { state: Mutex::new(State { ipvs: Ipvs::new(), clock }) })
+    }
+
+    /// `-A`.
+    #[napi]
+    pub fn add_service(&self, spec: ServiceSpec) -> Result<()> {
+        self.with(|st| st.ipvs.add_service(spec.config()?).map_err(to_js))
+    }
+
+    /// `-E`.
+    #[napi]
+    pub fn edit_service(&self, spec: ServiceSpec) -> Result<()> {
+        self.with(|st| st.ipvs.edit_service(spec.config()?).map_err(to_js))
+    }
+
+    /// `-D`.
+    #[napi]
+    pub fn delete_service(&self, service: ServiceRef) -> Result<()> {
+        self.with(|st| {
+            let now = st.clock.now();
+            st.ipvs.del_service(&service.key()?, now).map_err(to_js)
+        })
+    }
+
+    /// `-C`.
+    #[napi]
+    pub fn clear(&self) -> Result<()> {
+        self.with(|st| {
+            let now = st.clock.now();
+            st.ipvs.clear(now);
+            Ok(())
+        })
+    }
+
+    /// `-a`.
+    #[napi]
+    pub fn add_server(&self, service: ServiceRef, spec: ServerSpec) -> Result<()> {
+        self.with(|st| st.ipvs.add_dest(&service.key()?, &spec.config()?).map_err(to_js))
+    }
+
+    /// `-e`.
+    #[napi]
+    pub fn edit_server(&self, service: ServiceRef, spec: ServerSpec) -> Result<()> {
+        self.with(|st| st.ipvs.edit_dest(&service.key()?, &spec.config()?).map_err(to_js))
+    }
+
+    /// `-d`.
+    #[napi]
+    pub fn delete_server(&self, service: ServiceRef, address: String) -> Result<()> {
+        self.with(|st| {
+            let now = st.clock.now();
+            let hp = HostPort::parse(&address).map_err(to_js)?;
+            st.ipvs.del_dest(&service.key()?, hp.addr, hp.port, now).map_err(to_js)
+        })
+    }
+
+    /// `-Z`.
+    #[napi]
+    pub fn zero(&self, service: Option<ServiceRef>) -> Result<()> {
+        self.with(|st| {
+            let key = service.map(|s| s.key()).transpose()?;
+            st.ipvs.zero(key.as_ref()).map_err(to_js)
+        })
+    }
+
+    /// `-L`: services and servers in ipvsadm's order.
+    #[napi]
+    pub fn list(&self) -> Result<Vec<ServiceInfo>> {
+        self.with(|st| {
+            let ipvs = &st.ipvs;
+            Ok(ipvs
+                .sorted_services()
+                .into_iter()
+                .map(|svc| {
+                    let servers = ipvs.sorted_dests(svc).into_iter().map(|(_, d)| server_info(d)).collect();
+                    service_info(svc.config(), &svc.stats, servers)
+                })
+                .collect())
+        })
+    }
+
+    /// Milliseconds on the director's clock.
+    #[napi]
+    pub fn now(&self) -> Result<f64> {
+        self.with(|st| Ok(st.clock.now().millis() as f64))
+    }
+
+    /// Moves a manual clock forward by `ms` milliseconds and runs the timers that became due.
+    #[napi]
+    pub fn advance_time(&self, ms: f64) -> Result<()> {
+        if !(ms.is_finite() && ms >= 0.0) {
+            return Err(invalid("advanceTime needs a finite, non-negative number of milliseconds"));
+        }
+        self.with(|st| match &mut st.clock {
+            Clock::Manual(t) => {
+                *t += ms as u64;
+                let now = Instant::from_millis(*t);
+                st.ipvs.expire_trash(now);
+                st.ipvs.estimate(now);
+                Ok(())
+            }
+            Clock::System(_) => Err(napi::Error::new(
+                "ENOTSUP".to_owned(),
+                "advanceTime needs a director opened with { clock: 'manual' }".to_owned(),
+            )),
+        })
+    }
+}
+
+/// Panics inside the binding on purpose. Exists so tests can prove a Rust panic reaches
+/// JavaScript as an `EPANIC` error instead of aborting the process; not part of the SDK.
+#[napi(js_name = "__lvsPanicForTest")]
+pub fn panic_for_test() -> Result<()> {
+    guard(|| panic!("deliberate panic for the test suite"))
+}

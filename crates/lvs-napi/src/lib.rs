@@ -1,0 +1,10 @@
+//! Node-API binding of lvs. Conversion and error mapping only: every behaviour lives in
+//! `lvs-core`; the TypeScript SDK in `packages/lvs` wraps what this exports.
+#![deny(clippy::unwrap_used)]
+
+mod convert;
+mod director;
+mod error;
+
+pub use convert::*;
+pub use director::*;
