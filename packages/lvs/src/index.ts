@@ -1,0 +1,38 @@
+/**
+ * lvs: Linux Virtual Server in user space. A layer-4 load balancer with the semantics of Linux
+ * IPVS, configured through a typed API that mirrors ipvsadm.
+ *
+ * @example
+ * ```ts
+ * import { Director } from 'lvs';
+ *
+ * const director = await Director.open();
+ * director.addService({ protocol: 'tcp', address: '10.10.36.11:80', scheduler: 'rr' });
+ * ```
+ * @module
+ */
+export { Director, type DirectorOptions } from './director.js';
+export { LvsError, type LvsErrorCode } from './errors.js';
+export type {
+  AddressText,
+  Family,
+  ForwardingAlias,
+  ForwardingMethod,
+  FwmarkServiceInfo,
+  FwmarkServiceRef,
+  Protocol,
+  Rates,
+  SchedulerFlag,
+  SchedulerName,
+  ServerInfo,
+  ServerOptions,
+  ServiceInfo,
+  ServiceInfoBase,
+  ServiceOptions,
+  ServiceRef,
+  ServiceSettings,
+  Stats,
+  TunnelOptions,
+  VirtualServiceInfo,
+  VirtualServiceRef,
+} from './types.js';

@@ -1,0 +1,240 @@
+/**
+ * The vocabulary of the API: protocols, schedulers, forwarding methods, and the shapes of
+ * services and real servers, named as ipvsadm names them.
+ * @module
+ */
+
+/** Transport protocol of a virtual service: ipvsadm's `-t`, `-u` and `--sctp-service`. */
+export type Protocol = 'tcp' | 'udp' | 'sctp';
+
+/** Address family; `'inet6'` is ipvsadm's `-6`. */
+export type Family = 'inet' | 'inet6';
+
+/**
+ * Scheduling algorithms, with the names ipvsadm's `-s` takes. Each makes the same choices Linux
+ * IPVS makes for the same configuration and connection counts.
+ *
+ * - `rr` round robin, `wrr` weighted round robin
+ * - `lc` least-connection, `wlc` weighted least-connection (the default)
+ * - `lblc` locality-based least-connection, `lblcr` … with replication
+ * - `dh` destination hashing, `sh` source hashing, `mh` Maglev hashing
+ * - `sed` shortest expected delay, `nq` never queue
+ * - `fo` weighted failover, `ovf` weighted overflow, `twos` weighted random twos choice
+ * - `none` binds no scheduler: no new connection is ever scheduled
+ */
+export type SchedulerName =
+  | 'rr'
+  | 'wrr'
+  | 'lc'
+  | 'wlc'
+  | 'lblc'
+  | 'lblcr'
+  | 'dh'
+  | 'sh'
+  | 'sed'
+  | 'nq'
+  | 'fo'
+  | 'ovf'
+  | 'mh'
+  | 'twos'
+  | 'none';
+
+/**
+ * Scheduler flags (ipvsadm's `-b`). `sh-*` need scheduler `sh`, `mh-*` need `mh`.
+ */
+export type SchedulerFlag = 'sh-fallback' | 'sh-port' | 'mh-fallback' | 'mh-port' | 'flag-1' | 'flag-2' | 'flag-3';
+
+/**
+ * How packets reach a real server.
+ *
+ * - `'route'`: direct routing, LVS/DR (ipvsadm `-g`, the default): only the MAC address changes.
+ * - `'tunnel'`: IP-in-IP, LVS/TUN (`-i`).
+ * - `'masq'`: masquerading, LVS/NAT (`-m`): replies come back through the director.
+ * - `'local'`: the director serves the connection itself.
+ */
+export type ForwardingMethod = 'masq' | 'route' | 'tunnel' | 'local';
+
+/** The names LVS operators use for the forwarding methods: NAT, DR and TUN. */
+export type ForwardingAlias = 'nat' | 'dr' | 'tun';
+
+/**
+ * An address with an optional port: `'10.0.0.1:80'`, `'10.0.0.1'`, `'[2001:db8::1]:80'` or
+ * `'2001:db8::1'`, as ipvsadm writes them.
+ */
+export type AddressText = string;
+
+/** A virtual service identified by protocol and address (`-t 10.0.0.1:80`). */
+export interface VirtualServiceRef {
+  /** Protocol; default `'tcp'`. */
+  readonly protocol?: Protocol;
+  /** Virtual IP and port. Port 0 (or none) means "all ports" and needs persistence. */
+  readonly address: AddressText;
+}
+
+/** A virtual service identified by firewall mark (`-f 10`, `-f 10 -6`). */
+export interface FwmarkServiceRef {
+  /** The firewall mark, greater than zero. */
+  readonly fwmark: number;
+  /** Address family of the marked packets; default `'inet'`. */
+  readonly family?: Family;
+}
+
+/** Names an existing virtual service. */
+export type ServiceRef = VirtualServiceRef | FwmarkServiceRef;
+
+/** Settings shared by both kinds of service (ipvsadm `-A`/`-E` options). */
+export interface ServiceSettings {
+  /** Scheduler (`-s`); default `'wlc'`. */
+  readonly scheduler?: SchedulerName;
+  /**
+   * Persistence (`-p`): `true` for ipvsadm's default of 360 s, or a timeout in seconds
+   * (1 to 2678400). Connections from one client (network) keep going to one real server.
+   */
+  readonly persistent?: boolean | number;
+  /**
+   * Persistence granularity (`-M`): an IPv4 netmask such as `'255.255.255.0'`, or an IPv6
+   * prefix length. Default: the whole address.
+   */
+  readonly netmask?: string | number;
+  /** Persistence engine (`--pe`); only `'sip'` exists. */
+  readonly pe?: 'sip';
+  /** One-packet scheduling (`-o`): schedule every UDP datagram independently. */
+  readonly onePacket?: boolean;
+  /** Scheduler flags (`-b`). */
+  readonly schedFlags?: readonly SchedulerFlag[];
+}
+
+/** A virtual service to add or edit. */
+export type ServiceOptions = ServiceRef & ServiceSettings;
+
+/** Tunnel encapsulation of a tunnel real server (`--tun-type`, `--tun-port`, checksum options). */
+export interface TunnelOptions {
+  /** Encapsulation; IP-in-IP by default. */
+  readonly type: 'ipip' | 'gue' | 'gre';
+  /** UDP port for GUE (`--tun-port`). */
+  readonly port?: number;
+  /** `--tun-nocsum` (default), `--tun-csum`, or `--tun-remcsum` (GUE). */
+  readonly checksum?: 'none' | 'csum' | 'remcsum';
+}
+
+/** A real server to add or edit (ipvsadm `-a`/`-e` options). */
+export interface ServerOptions {
+  /**
+   * Address (`-r`). Without a port, the service's port; with direct routing or tunnelling the
+   * service port is always used, as ipvsadm does.
+   */
+  readonly address: AddressText;
+  /** Forwarding method; default `'route'` (direct routing), as in ipvsadm. */
+  readonly method?: ForwardingMethod | ForwardingAlias;
+  /** Weight 0..65535 (`-w`); default 1. Weight 0 quiesces the server. */
+  readonly weight?: number;
+  /** Upper connection threshold (`-x`); 0 means none. */
+  readonly upperThreshold?: number;
+  /** Lower connection threshold (`-y`); 0 means three quarters of the upper one. */
+  readonly lowerThreshold?: number;
+  /** Tunnel encapsulation, for `method: 'tunnel'`. */
+  readonly tunnel?: TunnelOptions;
+}
+
+/** Traffic counters since creation or the last {@link Director.zero}. */
+export interface Stats {
+  /** Connections scheduled. */
+  readonly conns: bigint;
+  /** Packets from clients. */
+  readonly inPackets: bigint;
+  /** Packets to clients (only NAT replies pass the director). */
+  readonly outPackets: bigint;
+  /** Bytes from clients. */
+  readonly inBytes: bigint;
+  /** Bytes to clients. */
+  readonly outBytes: bigint;
+}
+
+/** Rates estimated every 2 seconds the way IPVS estimates them. */
+export interface Rates {
+  /** Connections per second. */
+  readonly cps: number;
+  /** Incoming packets per second. */
+  readonly inPps: number;
+  /** Outgoing packets per second. */
+  readonly outPps: number;
+  /** Incoming bytes per second. */
+  readonly inBps: number;
+  /** Outgoing bytes per second. */
+  readonly outBps: number;
+}
+
+/** A real server as listed. */
+export interface ServerInfo {
+  /** `'ip:port'` or `'[ipv6]:port'`. */
+  readonly address: string;
+  /** Forwarding method. */
+  readonly method: ForwardingMethod | 'bypass';
+  /** Weight. */
+  readonly weight: number;
+  /** Upper connection threshold (0: none). */
+  readonly upperThreshold: number;
+  /** Lower connection threshold (0: none). */
+  readonly lowerThreshold: number;
+  /** Tunnel encapsulation of tunnel servers. */
+  readonly tunnel?: Required<TunnelOptions>;
+  /** ActiveConn. */
+  readonly activeConns: number;
+  /** InActConn. */
+  readonly inactiveConns: number;
+  /** PersistConn: persistence templates pointing here. */
+  readonly persistentConns: number;
+  /** True while the upper threshold is exceeded (no new connections). */
+  readonly overloaded: boolean;
+  /** Counters. */
+  readonly stats: Stats;
+  /** Rates. */
+  readonly rates: Rates;
+}
+
+/** What every listed virtual service has. */
+export interface ServiceInfoBase {
+  /** Address family. */
+  readonly family: Family;
+  /** Scheduler. */
+  readonly scheduler: SchedulerName;
+  /** Persistence timeout in seconds, when persistent. */
+  readonly persistent?: number;
+  /** Persistence netmask: dotted IPv4 mask or IPv6 prefix length. */
+  readonly netmask: string;
+  /** Persistence engine. */
+  readonly pe?: 'sip';
+  /** One-packet scheduling. */
+  readonly onePacket: boolean;
+  /** Scheduler flags. */
+  readonly schedFlags: readonly SchedulerFlag[];
+  /** Counters. */
+  readonly stats: Stats;
+  /** Rates. */
+  readonly rates: Rates;
+  /** Real servers, in ipvsadm's order (by address, then port). */
+  readonly servers: readonly ServerInfo[];
+}
+
+/** A listed service identified by protocol and address. */
+export interface VirtualServiceInfo extends ServiceInfoBase {
+  /** Protocol. */
+  readonly protocol: Protocol;
+  /** Virtual address `'ip:port'` or `'[ipv6]:port'`. */
+  readonly address: string;
+  /** Absent: this is not a fwmark service. */
+  readonly fwmark?: undefined;
+}
+
+/** A listed firewall-mark service. */
+export interface FwmarkServiceInfo extends ServiceInfoBase {
+  /** The firewall mark. */
+  readonly fwmark: number;
+  /** Absent for fwmark services. */
+  readonly protocol?: undefined;
+  /** Absent for fwmark services. */
+  readonly address?: undefined;
+}
+
+/** A virtual service as listed: narrow on `fwmark` (or `address`) to tell the kinds apart. */
+export type ServiceInfo = VirtualServiceInfo | FwmarkServiceInfo;
