@@ -39,11 +39,13 @@ test('persistent, port-0, fwmark and IPv6 services as in the seeds', async (t) =
     .addService({ protocol: 'tcp', address: '10.0.0.1:443', persistent: true, netmask: '255.255.255.0' });
   d.addServer({ fwmark: 10 }, { address: '192.168.10.200' }).addServer({ fwmark: 10 }, { address: '192.168.10.201' });
   const list = d.list();
+  // ipvsadm -L order, quirk included: it compares addresses by 32-bit signed subtraction, so
+  // 192.168.x (0xC0A8…) minus 10.x goes negative and 192.168.x is listed first.
   t.deepEqual(
     list.map((s) => s.address ?? `FWM ${s.fwmark}`),
-    ['10.0.0.1:443', '192.168.10.101:0', '[2001:db8::1]:53', 'FWM 10'],
+    ['192.168.10.101:0', '10.0.0.1:443', '[2001:db8::1]:53', 'FWM 10'],
   );
-  const [https, allPorts, dns, fwm] = list as [ServiceInfo, ServiceInfo, ServiceInfo, ServiceInfo];
+  const [allPorts, https, dns, fwm] = list as [ServiceInfo, ServiceInfo, ServiceInfo, ServiceInfo];
   t.is(https.persistent, 360, 'persistent: true means ipvsadm default 360 s');
   t.is(https.netmask, '255.255.255.0');
   t.is(https.scheduler, 'wlc', 'default scheduler');
@@ -83,7 +85,17 @@ test('errors arrive as LvsError with stable codes and ipvsadm messages', async (
     message: "incompatible scheduler flag `mh-port'",
   });
   t.throws(() => d.addServer(web, { address: '10.10.36.4', weight: 70000 }), { code: 'ERANGE' });
-  t.throws(() => d.addServer(web, { address: '10.10.36.4', weight: 1.5 as number }), { instanceOf: LvsError });
+  t.throws(() => d.addServer(web, { address: '10.10.36.4', weight: 1.5 }), {
+    instanceOf: LvsError,
+    code: 'EINVAL',
+    message: 'weight must be an integer, got 1.5',
+  });
+  t.throws(() => d.addServer(web, { address: '10.10.36.4', lowerThreshold: 5 }), {
+    code: 'ERANGE',
+    message: 'Numerical result out of range',
+  });
+  t.throws(() => d.addService({ fwmark: 0 }), { code: 'ERANGE' });
+  t.throws(() => d.addService({ address: '10.0.0.9:80', persistent: 0 }), { code: 'ERANGE' });
   t.throws(() => d.addServer(web, { address: '10.10.36.4', method: 'carrier-pigeon' as never }), { code: 'EINVAL' });
   // A JS value of the wrong type is a conversion error, still an LvsError.
   t.throws(() => d.addService({ address: 42 as unknown as string }), { instanceOf: LvsError, code: 'EINVAL' });

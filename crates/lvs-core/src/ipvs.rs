@@ -341,7 +341,8 @@ fn check_dest(key: &ServiceKey, cfg: &DestConfig) -> Result<()> {
     if !(0..=MAX_WEIGHT).contains(&cfg.weight) {
         return Err(Error::range("illegal weight specified"));
     }
-    if cfg.l_threshold > cfg.u_threshold && cfg.u_threshold != 0 || cfg.u_threshold > i32::MAX as u32 {
+    // The kernel refuses a lower threshold above the upper one even when the upper one is unset.
+    if cfg.l_threshold > cfg.u_threshold || cfg.u_threshold > i32::MAX as u32 {
         return Err(Error::range("Numerical result out of range"));
     }
     if !is_unicast(cfg.addr) {

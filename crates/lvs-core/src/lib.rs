@@ -9,6 +9,7 @@ pub mod addr;
 pub mod dest;
 pub mod error;
 pub mod ipvs;
+pub mod ipvsadm;
 pub mod model;
 pub mod order;
 pub mod rng;

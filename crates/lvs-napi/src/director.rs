@@ -2,7 +2,9 @@
 
 use crate::convert::{server_info, service_info, ServerSpec, ServiceInfo, ServiceRef, ServiceSpec};
 use crate::error::{guard, invalid, to_js, Result};
+use crate::names::FileNames;
 use lvs_core::addr::HostPort;
+use lvs_core::ipvsadm;
 use lvs_core::time::Instant;
 use lvs_core::Ipvs;
 use napi_derive::napi;
@@ -30,6 +32,22 @@ impl Clock {
 struct State {
     ipvs: Ipvs,
     clock: Clock,
+    names: Option<FileNames>,
+}
+
+/// The size `ipvsadm -L` reports for the connection table (Linux's default, 1 << 12).
+const CONN_TAB_SIZE: u32 = 4096;
+
+/// What an ipvsadm command printed and how it exited.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct ExecResult {
+    /// Standard output, exactly as ipvsadm prints it.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Exit status: 0, 2 (usage), 255 (rejected by the table), 1 (listing failed).
+    pub status: i32,
 }
 
 /// Options of `new NativeDirector()`.
@@ -77,7 +95,7 @@ impl NativeDirector {
                 return Err(invalid(format!("unknown clock `{other}' (expected system or manual)")))
             }
         };
-        Ok(NativeDirector { state: Mutex::new(State { ipvs: Ipvs::new(), clock }) })
+        Ok(NativeDirector { state: Mutex::new(State { ipvs: Ipvs::new(), clock, names: None }) })
     }
 
     /// `-A`.
@@ -155,6 +173,45 @@ impl NativeDirector {
                     service_info(svc.config(), &svc.stats, servers)
                 })
                 .collect())
+        })
+    }
+
+    /// Runs one ipvsadm command line (`args` without the program name; `stdin` feeds `-R`).
+    #[napi]
+    pub fn exec(&self, program: String, args: Vec<String>, stdin: Option<String>) -> Result<ExecResult> {
+        self.with(|st| {
+            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            let names = st.names.get_or_insert_with(FileNames::load);
+            let ctx = ipvsadm::Context {
+                program: &program,
+                now: st.clock.now(),
+                names: &*names,
+                conn_tab_size: CONN_TAB_SIZE,
+                stdin: stdin.as_deref(),
+            };
+            let o = ipvsadm::run(&mut st.ipvs, &argv, &ctx);
+            Ok(ExecResult { stdout: o.stdout, stderr: o.stderr, status: o.status })
+        })
+    }
+
+    /// `ipvsadm -S -n`.
+    #[napi]
+    pub fn save(&self) -> Result<String> {
+        self.with(|st| Ok(ipvsadm::save(&st.ipvs, true, &ipvsadm::NoNames)))
+    }
+
+    /// `ipvsadm -R`, atomically: on any bad line nothing changes and the error names the line.
+    #[napi]
+    pub fn restore(&self, text: String) -> Result<()> {
+        self.with(|st| {
+            let ctx = ipvsadm::Context {
+                program: "ipvsadm",
+                now: st.clock.now(),
+                names: &ipvsadm::NoNames,
+                conn_tab_size: CONN_TAB_SIZE,
+                stdin: None,
+            };
+            ipvsadm::restore(&mut st.ipvs, &text, &ctx).map_err(|e| invalid(e.to_string()))
         })
     }
 

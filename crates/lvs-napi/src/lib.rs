@@ -5,6 +5,7 @@
 mod convert;
 mod director;
 mod error;
+mod names;
 
 pub use convert::*;
 pub use director::*;

@@ -12,6 +12,27 @@ type NativeServiceSpec = Parameters<NativeDirector['addService']>[0];
 type NativeServiceRef = Parameters<NativeDirector['deleteService']>[0];
 type NativeServerSpec = Parameters<NativeDirector['addServer']>[1];
 
+/** What an ipvsadm command printed and how it exited, as from `spawnSync('ipvsadm', …)`. */
+export interface ExecResult {
+  /** Standard output, byte for byte what ipvsadm prints. */
+  readonly stdout: string;
+  /** Standard error. */
+  readonly stderr: string;
+  /**
+   * Exit status: 0 success, 2 usage error, 255 rejected by the table (for example "Service
+   * already exists"), 1 listing failure.
+   */
+  readonly status: number;
+}
+
+/**
+ * Splits an ipvsadm command line into words the way `ipvsadm -R` does: on whitespace, dropping a
+ * word `ipvsadm`. Quotes have no meaning to ipvsadm, so none are interpreted.
+ */
+function ipvsadmWords(line: string): string[] {
+  return line.split(/\s+/).filter((w) => w !== '' && w !== 'ipvsadm');
+}
+
 /** Options of {@link Director.open}. */
 export interface DirectorOptions {
   /**
@@ -22,16 +43,31 @@ export interface DirectorOptions {
   readonly clock?: 'system' | 'manual';
 }
 
+/**
+ * Checks that a JS number is an integer in range before it crosses into Rust, where napi would
+ * silently truncate it.
+ */
+function integer(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value)) throw new LvsError('EINVAL', `${name} must be an integer, got ${String(value)}`);
+  if (value < min || value > max) throw new LvsError('ERANGE', `${name} must be from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
 function serviceRef(ref: ServiceRef): NativeServiceRef {
-  if ('fwmark' in ref) return { fwmark: ref.fwmark, family: ref.family ?? 'inet' };
+  if ('fwmark' in ref) return { fwmark: integer('fwmark', ref.fwmark, 1, 0xffff_ffff), family: ref.family ?? 'inet' };
   return { protocol: ref.protocol ?? 'tcp', address: ref.address };
 }
 
 function serviceSpec(opts: ServiceOptions): NativeServiceSpec {
   const spec: NativeServiceSpec = { ...serviceRef(opts) };
   if (opts.scheduler !== undefined) spec.scheduler = opts.scheduler;
-  if (opts.persistent !== undefined) spec.persistent = opts.persistent;
-  if (opts.netmask !== undefined) spec.netmask = opts.netmask;
+  if (opts.persistent !== undefined) {
+    spec.persistent =
+      typeof opts.persistent === 'number' ? integer('persistent', opts.persistent, 1, 2_678_400) : opts.persistent;
+  }
+  if (opts.netmask !== undefined) {
+    spec.netmask = typeof opts.netmask === 'number' ? integer('netmask', opts.netmask, 1, 128) : opts.netmask;
+  }
   if (opts.pe !== undefined) spec.pe = opts.pe;
   if (opts.onePacket !== undefined) spec.onePacket = opts.onePacket;
   if (opts.schedFlags !== undefined) spec.schedFlags = [...opts.schedFlags];
@@ -41,12 +77,16 @@ function serviceSpec(opts: ServiceOptions): NativeServiceSpec {
 function serverSpec(opts: ServerOptions): NativeServerSpec {
   const spec: NativeServerSpec = { address: opts.address };
   if (opts.method !== undefined) spec.method = opts.method;
-  if (opts.weight !== undefined) spec.weight = opts.weight;
-  if (opts.upperThreshold !== undefined) spec.upperThreshold = opts.upperThreshold;
-  if (opts.lowerThreshold !== undefined) spec.lowerThreshold = opts.lowerThreshold;
+  if (opts.weight !== undefined) spec.weight = integer('weight', opts.weight, 0, 65535);
+  if (opts.upperThreshold !== undefined) {
+    spec.upperThreshold = integer('upperThreshold', opts.upperThreshold, 0, 2_147_483_647);
+  }
+  if (opts.lowerThreshold !== undefined) {
+    spec.lowerThreshold = integer('lowerThreshold', opts.lowerThreshold, 0, 2_147_483_647);
+  }
   if (opts.tunnel !== undefined) {
     spec.tunnel = { type: opts.tunnel.type };
-    if (opts.tunnel.port !== undefined) spec.tunnel.port = opts.tunnel.port;
+    if (opts.tunnel.port !== undefined) spec.tunnel.port = integer('tunnel port', opts.tunnel.port, 1, 65535);
     if (opts.tunnel.checksum !== undefined) spec.tunnel.checksum = opts.tunnel.checksum;
   }
   return spec;
@@ -237,6 +277,56 @@ export class Director implements Disposable {
   }
 
   /**
+   * Runs an ipvsadm command against this director and returns what ipvsadm would print. Every
+   * ipvsadm command and option works, short and long, with ipvsadm's defaults and messages.
+   * Failures are reported in `status`/`stderr`, as ipvsadm reports them, not thrown.
+   *
+   * @param command - a command line (`'-A -t 10.0.0.1:80 -s rr'`, a leading `ipvsadm` is
+   *   ignored) or an argument vector (`['-A', '-t', '10.0.0.1:80']`)
+   * @param stdin - input for `-R`
+   * @example
+   * ```ts
+   * director.exec('ipvsadm -A -t 10.10.36.11:80 -s rr');
+   * director.exec(['-a', '-t', '10.10.36.11:80', '-r', '10.10.36.4', '-g', '-w', '1']);
+   * console.log(director.exec('-Ln').stdout);
+   * const { status, stderr } = director.exec('-A -t 10.10.36.11:80');
+   * // status 255, stderr "Service already exists\n"
+   * ```
+   */
+  exec(command: string | readonly string[], stdin?: string): ExecResult {
+    const args = typeof command === 'string' ? ipvsadmWords(command) : [...command];
+    return callNative(() => this.#live().exec('ipvsadm', args, stdin));
+  }
+
+  /**
+   * The rules as `ipvsadm -S -n` prints them, ready for {@link Director.restore} or `ipvsadm -R`.
+   *
+   * @example
+   * ```ts
+   * writeFileSync('/etc/lvs.rules', director.save());
+   * ```
+   */
+  save(): string {
+    return callNative(() => this.#live().save());
+  }
+
+  /**
+   * Applies rules in `ipvsadm -R` format (what {@link Director.save} or `ipvsadm -S` write).
+   * Unlike ipvsadm it is atomic: if any line is bad, nothing is applied.
+   *
+   * @throws {@link LvsError} `EINVAL` with a message naming the line, e.g.
+   *   `line 3: Destination already exists`.
+   * @example
+   * ```ts
+   * director.restore(readFileSync('/etc/lvs.rules', 'utf8'));
+   * ```
+   */
+  restore(rules: string): this {
+    callNative(() => this.#live().restore(rules));
+    return this;
+  }
+
+  /**
    * The director's clock, in milliseconds since it was opened.
    *
    * @example
@@ -261,6 +351,9 @@ export class Director implements Disposable {
    * ```
    */
   advanceTime(ms: number): this {
+    if (!Number.isFinite(ms) || ms < 0) {
+      throw new LvsError('EINVAL', 'advanceTime needs a finite, non-negative number of milliseconds');
+    }
     callNative(() => this.#live().advanceTime(ms));
     return this;
   }

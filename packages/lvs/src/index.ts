@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-export { Director, type DirectorOptions } from './director.js';
+export { Director, type DirectorOptions, type ExecResult } from './director.js';
 export { LvsError, type LvsErrorCode } from './errors.js';
 export type {
   AddressText,

@@ -5,7 +5,21 @@
 //! order the kernel calls its `init_service`/`add_dest`/`del_dest`/`upd_dest` hooks, because several
 //! (rr, wrr, sh, mh, dh) keep state whose evolution is observable.
 
+mod dh;
+mod fo;
+mod hash;
+mod lblc;
+mod lblcr;
+mod lc;
+mod mh;
+mod nq;
+mod ovf;
 mod rr;
+mod sed;
+mod sh;
+mod twos;
+mod wlc;
+mod wrr;
 
 use crate::dest::{Dest, DestArena, DestId};
 use crate::error::Result;
@@ -144,12 +158,26 @@ pub trait Scheduler: Send + fmt::Debug {
 }
 
 /// Every scheduler name lvs knows, in ipvsadm's help order (plus `twos`).
-pub const SCHEDULER_NAMES: &[&str] = &["rr"];
+pub const SCHEDULER_NAMES: &[&str] =
+    &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"];
 
 /// A fresh scheduler by name, or `None` if there is no such scheduler.
 pub fn new_scheduler(name: &str) -> Option<Box<dyn Scheduler>> {
     Some(match name {
         "rr" => Box::new(rr::RoundRobin::default()),
+        "wrr" => Box::new(wrr::WeightedRoundRobin::default()),
+        "lc" => Box::new(lc::LeastConnection),
+        "wlc" => Box::new(wlc::WeightedLeastConnection),
+        "lblc" => Box::new(lblc::Lblc::default()),
+        "lblcr" => Box::new(lblcr::Lblcr::default()),
+        "dh" => Box::new(dh::DestHash::default()),
+        "sh" => Box::new(sh::SourceHash::default()),
+        "sed" => Box::new(sed::ShortestExpectedDelay),
+        "nq" => Box::new(nq::NeverQueue),
+        "fo" => Box::new(fo::WeightedFailOver),
+        "ovf" => Box::new(ovf::Overflow),
+        "mh" => Box::new(mh::Maglev::default()),
+        "twos" => Box::new(twos::TwosChoice),
         _ => return None,
     })
 }
