@@ -145,7 +145,10 @@ pub struct Context<'a> {
 
 impl std::fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("program", &self.program).field("now", &self.now).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("program", &self.program)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
     }
 }
 
@@ -197,7 +200,10 @@ pub fn execute(ipvs: &mut Ipvs, cmd: Command, ctx: &Context<'_>) -> Outcome {
                 };
             }
             if l.connections || l.timeout || l.daemon {
-                return Outcome::err("connection listing, timeouts and sync daemons are not available yet", 1);
+                return Outcome::err(
+                    "connection listing, timeouts and sync daemons are not available yet",
+                    1,
+                );
             }
             Outcome::out(list_all(ipvs, &l.format, ctx.names, ctx.conn_tab_size))
         }
@@ -241,7 +247,11 @@ pub fn restore(ipvs: &mut Ipvs, text: &str, ctx: &Context<'_>) -> Result<(), Res
         if w.is_empty() {
             continue;
         }
-        let cmd = parse(ctx.program, &w).map_err(|u| RestoreError { line: i + 1, message: u.message, status: u.exit })?;
+        let cmd = parse(ctx.program, &w).map_err(|u| RestoreError {
+            line: i + 1,
+            message: u.message,
+            status: u.exit,
+        })?;
         if matches!(cmd, Command::Restore) {
             // ipvsadm refuses to recurse into another restore.
             return Err(RestoreError {
@@ -256,7 +266,11 @@ pub fn restore(ipvs: &mut Ipvs, text: &str, ctx: &Context<'_>) -> Result<(), Res
     for (line, cmd) in &commands {
         let o = execute(&mut shadow, cmd.clone(), ctx);
         if o.status != 0 {
-            return Err(RestoreError { line: *line, message: o.stderr.trim_end().to_owned(), status: o.status });
+            return Err(RestoreError {
+                line: *line,
+                message: o.stderr.trim_end().to_owned(),
+                status: o.status,
+            });
         }
     }
     for (_, cmd) in commands {

@@ -242,13 +242,17 @@ fn service_entry(out: &mut String, ipvs: &Ipvs, svc: &Service, f: &Format, rule:
                     TunnelCsum::RemCsum => "--tun-remcsum",
                 };
                 let _ = match d.tunnel.kind {
-                    TunnelType::Ipip => writeln!(out, "-a {svc_name} -r {dname} {sw} -w {} --tun-type {tt}", d.weight),
+                    TunnelType::Ipip => {
+                        writeln!(out, "-a {svc_name} -r {dname} {sw} -w {} --tun-type {tt}", d.weight)
+                    }
                     TunnelType::Gue => writeln!(
                         out,
                         "-a {svc_name} -r {dname} {sw} -w {} --tun-type {tt} --tun-port {} {csum}",
                         d.weight, d.tunnel.port
                     ),
-                    TunnelType::Gre => writeln!(out, "-a {svc_name} -r {dname} {sw} -w {} --tun-type {tt} {csum}", d.weight),
+                    TunnelType::Gre => {
+                        writeln!(out, "-a {svc_name} -r {dname} {sw} -w {} --tun-type {tt} {csum}", d.weight)
+                    }
                 };
             } else {
                 let _ = writeln!(out, "-a {svc_name} -r {dname} {sw} -w {}", d.weight);

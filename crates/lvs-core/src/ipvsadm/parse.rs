@@ -608,7 +608,9 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Command, Usage> {
                         e.role = Some(match value.as_deref() {
                             Some("master") => SyncRole::Master,
                             Some("backup") => SyncRole::Backup,
-                            _ if c == Cmd::StartDaemon => return Err(fail("illegal start-daemon parameter specified")),
+                            _ if c == Cmd::StartDaemon => {
+                                return Err(fail("illegal start-daemon parameter specified"))
+                            }
                             _ => return Err(fail("illegal start_daemon specified")),
                         });
                     }
@@ -623,7 +625,9 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Command, Usage> {
         let v = value.unwrap_or_default();
         match o.tag {
             // Only the first option may be a command; later ones are not in ipvsadm's option switch.
-            Tag::Cmd(_) | Tag::Help | Tag::Version => return Err(fail(format!("invalid option `{written}'"))),
+            Tag::Cmd(_) | Tag::Help | Tag::Version => {
+                return Err(fail(format!("invalid option `{written}'")))
+            }
             Tag::Service(proto) => {
                 e.set_option(o::SERVICE)?;
                 match proto {
@@ -663,12 +667,16 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Command, Usage> {
                         _ => return Err(fail("illegal ipv6 netmask specified")),
                     }
                 } else {
-                    Netmask::V4(inet_aton(&v).ok_or_else(|| fail("illegal virtual server persistent mask specified"))?)
+                    Netmask::V4(
+                        inet_aton(&v)
+                            .ok_or_else(|| fail("illegal virtual server persistent mask specified"))?,
+                    )
                 };
             }
             Tag::Server => {
                 e.set_option(o::SERVER)?;
-                let hp = HostPort::parse(&v).map_err(|_| fail("illegal real server address[:port] specified"))?;
+                let hp =
+                    HostPort::parse(&v).map_err(|_| fail("illegal real server address[:port] specified"))?;
                 e.dest = Some((hp.addr, hp.port));
             }
             Tag::Fwd(m) => {
@@ -681,13 +689,15 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Command, Usage> {
             }
             Tag::UThreshold => {
                 e.set_option(o::UTHRESHOLD)?;
-                e.u_threshold =
-                    number(&v, 0, i32::MAX as i64).ok_or_else(|| fail("illegal u_threshold specified"))? as u32;
+                e.u_threshold = number(&v, 0, i32::MAX as i64)
+                    .ok_or_else(|| fail("illegal u_threshold specified"))?
+                    as u32;
             }
             Tag::LThreshold => {
                 e.set_option(o::LTHRESHOLD)?;
-                e.l_threshold =
-                    number(&v, 0, i32::MAX as i64).ok_or_else(|| fail("illegal l_threshold specified"))? as u32;
+                e.l_threshold = number(&v, 0, i32::MAX as i64)
+                    .ok_or_else(|| fail("illegal l_threshold specified"))?
+                    as u32;
             }
             Tag::Connection => e.set_option(o::CONNECTION)?,
             Tag::Numeric => {
@@ -763,7 +773,8 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Command, Usage> {
             }
             Tag::McastPort => {
                 e.set_option(o::MCAST_PORT)?;
-                e.mcast_port = number(&v, 1, 65535).ok_or_else(|| fail("illegal mcast-port specified"))? as u16;
+                e.mcast_port =
+                    number(&v, 1, 65535).ok_or_else(|| fail("illegal mcast-port specified"))? as u16;
             }
             Tag::McastTtl => {
                 e.set_option(o::MCAST_TTL)?;
@@ -771,8 +782,9 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Command, Usage> {
             }
             Tag::SyncMaxlen => {
                 e.set_option(o::SYNC_MAXLEN)?;
-                e.sync_maxlen =
-                    number(&v, 1, 65535 - 20 - 8).ok_or_else(|| fail("illegal sync-maxlen specified"))? as u16;
+                e.sync_maxlen = number(&v, 1, 65535 - 20 - 8)
+                    .ok_or_else(|| fail("illegal sync-maxlen specified"))?
+                    as u16;
             }
             Tag::TunInfo => {
                 e.set_option(o::TUN_INFO)?;
@@ -789,7 +801,8 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Command, Usage> {
             }
             Tag::TunPort => {
                 e.set_option(o::TUN_PORT)?;
-                e.tunnel.port = number(&v, 1, 65535).ok_or_else(|| fail("illegal tunnel port specified"))? as u16;
+                e.tunnel.port =
+                    number(&v, 1, 65535).ok_or_else(|| fail("illegal tunnel port specified"))? as u16;
             }
             Tag::TunNocsum => {
                 e.set_option(o::TUN_NOCSUM)?;
@@ -810,7 +823,9 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Command, Usage> {
     let mut set_values = None;
     if cmd == Cmd::Timeout {
         match (bare.next(), bare.next(), bare.next()) {
-            (Some(a), Some(b), Some(c)) => set_values = Some((timeout(a, 0)?, timeout(b, 0)?, timeout(c, 0)?)),
+            (Some(a), Some(b), Some(c)) => {
+                set_values = Some((timeout(a, 0)?, timeout(b, 0)?, timeout(c, 0)?))
+            }
             _ => return Err(fail("--set option requires 3 timeout values")),
         }
     }
@@ -999,9 +1014,14 @@ fn check_legal(cmd: Cmd, options: u64) -> Result<(), Usage> {
         let given = options & (1 << j) != 0;
         match (given, rule) {
             (false, b'+') => {
-                return Err(fail(format!("You need to supply the '{}' option for the '{name}' command", OPT_NAMES[j])))
+                return Err(fail(format!(
+                    "You need to supply the '{}' option for the '{name}' command",
+                    OPT_NAMES[j]
+                )))
             }
-            (true, b'x') => return Err(fail(format!("Illegal '{}' option with the '{name}' command", OPT_NAMES[j]))),
+            (true, b'x') => {
+                return Err(fail(format!("Illegal '{}' option with the '{name}' command", OPT_NAMES[j])))
+            }
             (true, b'1') => match first_exclusive {
                 None => first_exclusive = Some(j),
                 Some(last) => {
@@ -1030,10 +1050,16 @@ fn check_tunnel(kind: TunnelType, options: u64) -> Result<(), Usage> {
         let given = options & (1 << bit) != 0;
         match (given, row[j]) {
             (false, b'+') => {
-                return Err(fail(format!("You need to supply the '{}' option for the '{name}' tunnel type", OPT_NAMES[bit])))
+                return Err(fail(format!(
+                    "You need to supply the '{}' option for the '{name}' tunnel type",
+                    OPT_NAMES[bit]
+                )))
             }
             (true, b'x') => {
-                return Err(fail(format!("Illegal '{}' option with the '{name}' tunnel type", OPT_NAMES[bit])))
+                return Err(fail(format!(
+                    "Illegal '{}' option with the '{name}' tunnel type",
+                    OPT_NAMES[bit]
+                )))
             }
             (true, b'1') => match first {
                 None => first = Some(bit),

@@ -108,7 +108,10 @@ fn listing_variants_match_printf_formats() {
     let all = ok(&mut ipvs, "-L -n");
     assert!(all.contains("\nTCP  10.0.0.1:443 wlc persistent 360 mask 255.255.255.0\n"), "{all}");
     assert!(all.contains("\nUDP  [2001:db8::1]:53 sh (sh-fallback,sh-port)\n"), "{all}");
-    assert!(all.contains("\n  -> [2001:db8::10]:5353          Masq    2      0          0         \n"), "{all}");
+    assert!(
+        all.contains("\n  -> [2001:db8::10]:5353          Masq    2      0          0         \n"),
+        "{all}"
+    );
     assert!(all.contains("\nFWM  7 IPv6 rr ops\n"), "{all}");
     let thr = ok(&mut ipvs, "-L -n --thresholds -u [2001:db8::1]:53");
     assert_eq!(
@@ -119,9 +122,17 @@ fn listing_variants_match_printf_formats() {
          -> [2001:db8::10]:5353          100        50         0          0         \n"
     );
     let tun = ok(&mut ipvs, "-L -n --tun-info -t 10.0.0.1:443");
-    assert!(tun.contains("  -> 10.0.0.9:443                 Tunnel  gue:6080:+c   1      0          0         \n"), "{tun}");
+    assert!(
+        tun.contains(
+            "  -> 10.0.0.9:443                 Tunnel  gue:6080:+c   1      0          0         \n"
+        ),
+        "{tun}"
+    );
     let pc = ok(&mut ipvs, "-L -n --persistent-conn -t 10.0.0.1:443");
-    assert!(pc.ends_with("  -> 10.0.0.9:443                 1         0           0          0         \n"), "{pc}");
+    assert!(
+        pc.ends_with("  -> 10.0.0.9:443                 1         0           0          0         \n"),
+        "{pc}"
+    );
     assert_eq!(
         ok(&mut ipvs, "-S -n"),
         "-A -t 10.0.0.1:443 -s wlc -p 360 -M 255.255.255.0\n\
@@ -154,39 +165,64 @@ fn usage_errors_and_exit_codes_are_ipvsadm_s() {
     assert_eq!(err(&mut ipvs, "--bogus"), (255, try_help.into()));
     assert_eq!(err(&mut ipvs, "-L --bogus"), (255, "--bogus: unknown option".into()));
     assert_eq!(err(&mut ipvs, "-A -t"), (255, "-t: missing argument".into()));
-    assert_eq!(err(&mut ipvs, "-A -t 10.0.0.1:0 -s rr"), (2, "Zero port specified for non-persistent service".into()));
+    assert_eq!(
+        err(&mut ipvs, "-A -t 10.0.0.1:0 -s rr"),
+        (2, "Zero port specified for non-persistent service".into())
+    );
     assert_eq!(
         err(&mut ipvs, "-A -t 10.0.0.1:80 -o"),
         (2, "One-Packet Scheduling is only for UDP virtual services".into())
     );
-    assert_eq!(err(&mut ipvs, "-A -s rr"), (2, "You need to supply the 'service-address' option for the 'add-service' command".into()));
-    assert_eq!(err(&mut ipvs, "-D -t 10.0.0.1:80 -s rr"), (2, "Illegal 'scheduler' option with the 'delete-service' command".into()));
+    assert_eq!(
+        err(&mut ipvs, "-A -s rr"),
+        (2, "You need to supply the 'service-address' option for the 'add-service' command".into())
+    );
+    assert_eq!(
+        err(&mut ipvs, "-D -t 10.0.0.1:80 -s rr"),
+        (2, "Illegal 'scheduler' option with the 'delete-service' command".into())
+    );
     assert_eq!(
         err(&mut ipvs, "-L -c --timeout"),
         (2, "The option 'timeout' conflicts with the 'connection' option in the 'list' command".into())
     );
     assert_eq!(err(&mut ipvs, "-L -c --stats"), (2, "options conflicts in the list command".into()));
-    assert_eq!(err(&mut ipvs, "-A -t 10.0.0.1:80 -s rr -s wrr"), (2, "multiple 'scheduler' options specified".into()));
+    assert_eq!(
+        err(&mut ipvs, "-A -t 10.0.0.1:80 -s rr -s wrr"),
+        (2, "multiple 'scheduler' options specified".into())
+    );
     assert_eq!(err(&mut ipvs, "-A -t 10.0.0.1:80 -L"), (2, "invalid option `-L'".into()));
     assert_eq!(err(&mut ipvs, "--set 1 2"), (2, "--set option requires 3 timeout values".into()));
     assert_eq!(err(&mut ipvs, "-A -t 10.0.0.1:80 extra"), (2, "unexpected argument extra".into()));
     assert_eq!(err(&mut ipvs, "-A -t 10.0.0.1:80 -p 0"), (2, "invalid timeout value `0' specified".into()));
-    assert_eq!(err(&mut ipvs, "-A -t 300.0.0.1:80"), (2, "illegal virtual server address[:port] specified".into()));
+    assert_eq!(
+        err(&mut ipvs, "-A -t 300.0.0.1:80"),
+        (2, "illegal virtual server address[:port] specified".into())
+    );
     assert_eq!(err(&mut ipvs, "-A -6 -f 1"), (2, "-6 used before -f".into()));
     assert_eq!(
         err(&mut ipvs, "-a -t 192.168.10.100:80 -r [::1]"),
         (2, "illegal real server address[:port] specified".into()),
         "brackets need a port"
     );
-    assert_eq!(err(&mut ipvs, "-A -t 10.0.0.1:80 -s rr -b mh-port"), (2, "incompatible scheduler flag `mh-port'".into()));
-    assert_eq!(err(&mut ipvs, "-A -t 10.0.0.1:80 -b sh-port"), (2, "incompatible scheduler flag `sh-port'".into()), "default wlc");
+    assert_eq!(
+        err(&mut ipvs, "-A -t 10.0.0.1:80 -s rr -b mh-port"),
+        (2, "incompatible scheduler flag `mh-port'".into())
+    );
+    assert_eq!(
+        err(&mut ipvs, "-A -t 10.0.0.1:80 -b sh-port"),
+        (2, "incompatible scheduler flag `sh-port'".into()),
+        "default wlc"
+    );
     // A seed typo: an en dash instead of "-m" is a stray argument for ipvsadm too.
     ok(&mut ipvs, "-A -t 192.168.10.100:80 -s rr");
     assert_eq!(
         err(&mut ipvs, "-a -t 192.168.10.100:80 -r 192.168.1.101 \u{2013}m"),
         (2, "unexpected argument \u{2013}m".into())
     );
-    assert_eq!(err(&mut ipvs, "-a -t 192.168.10.100:80 -r 192.168.1.101 -w 65536"), (2, "illegal weight specified".into()));
+    assert_eq!(
+        err(&mut ipvs, "-a -t 192.168.10.100:80 -r 192.168.1.101 -w 65536"),
+        (2, "illegal weight specified".into())
+    );
     assert_eq!(
         err(&mut ipvs, "-a -t 192.168.10.100:80 -r 192.168.1.101 -m --tun-type gre"),
         (2, "Tunnel options conflict with forward method".into())
@@ -201,15 +237,24 @@ fn usage_errors_and_exit_codes_are_ipvsadm_s() {
     );
     // Table errors: ipvs_strerror text, exit 255.
     ok(&mut ipvs, "-a -t 192.168.10.100:80 -r 192.168.1.101 -m");
-    assert_eq!(err(&mut ipvs, "-a -t 192.168.10.100:80 -r 192.168.1.101 -m"), (255, "Destination already exists".into()));
+    assert_eq!(
+        err(&mut ipvs, "-a -t 192.168.10.100:80 -r 192.168.1.101 -m"),
+        (255, "Destination already exists".into())
+    );
     assert_eq!(err(&mut ipvs, "-A -t 192.168.10.100:80"), (255, "Service already exists".into()));
     assert_eq!(err(&mut ipvs, "-D -t 192.168.10.9:80"), (255, "No such service".into()));
     assert_eq!(err(&mut ipvs, "-d -t 192.168.10.9:80 -r 1.2.3.4"), (255, "Service not defined".into()));
     assert_eq!(err(&mut ipvs, "-e -t 192.168.10.100:80 -r 1.2.3.4"), (255, "No such destination".into()));
-    assert_eq!(err(&mut ipvs, "-A -t 192.168.10.9:80 -s bogus"), (255, "Scheduler or persistence engine not found".into()));
+    assert_eq!(
+        err(&mut ipvs, "-A -t 192.168.10.9:80 -s bogus"),
+        (255, "Scheduler or persistence engine not found".into())
+    );
     assert_eq!(err(&mut ipvs, "-L -t 192.168.10.9:80"), (1, "No such service".into()));
     // None of the failures changed the table.
-    assert_eq!(ok(&mut ipvs, "-S -n"), "-A -t 192.168.10.100:80 -s rr\n-a -t 192.168.10.100:80 -r 192.168.1.101:80 -m -w 1\n");
+    assert_eq!(
+        ok(&mut ipvs, "-S -n"),
+        "-A -t 192.168.10.100:80 -s rr\n-a -t 192.168.10.100:80 -r 192.168.1.101:80 -m -w 1\n"
+    );
 }
 
 #[test]
@@ -228,7 +273,13 @@ fn option_spellings_and_defaults() {
     assert_eq!(d.port, Some(8080));
     let Command::AddDest(_, d) = p("-a -t 10.0.0.1:80 -r 192.168.0.2") else { panic!() };
     assert_eq!((d.port, d.fwd, d.weight), (Some(80), FwdMethod::Route, 1));
-    assert_eq!(p("-Ln"), Command::List(ListOptions { format: Format { numeric: true, ..Format::default() }, ..Default::default() }));
+    assert_eq!(
+        p("-Ln"),
+        Command::List(ListOptions {
+            format: Format { numeric: true, ..Format::default() },
+            ..Default::default()
+        })
+    );
     assert_eq!(p("--set 900 120 300"), Command::SetTimeout { tcp: 900, tcpfin: 120, udp: 300 });
     let Command::StartDaemon(dc) = p("--start-daemon master --syncid 5") else { panic!() };
     assert_eq!((dc.mcast_interface.as_str(), dc.syncid, dc.role), ("eth0", 5, SyncRole::Master));
@@ -287,5 +338,8 @@ fn names_are_used_without_numeric() {
     let c = Context { names: &Fake, ..ctx() };
     let out = run(&mut ipvs, &["-L"], &c).stdout;
     assert!(out.contains("\nTCP  www.example:http rr\n  -> 10.0.0.2:http"), "{out}");
-    assert_eq!(run(&mut ipvs, &["-S"], &c).stdout, "-A -t www.example:http -s rr\n-a -t www.example:http -r 10.0.0.2:http -g -w 1\n");
+    assert_eq!(
+        run(&mut ipvs, &["-S"], &c).stdout,
+        "-A -t www.example:http -s rr\n-a -t www.example:http -r 10.0.0.2:http -g -w 1\n"
+    );
 }
