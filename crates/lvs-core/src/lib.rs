@@ -16,6 +16,7 @@ pub mod rng;
 pub mod sched;
 pub mod stats;
 pub mod time;
+pub mod wire;
 
 pub use error::{Code, Error, Result};
 pub use ipvs::Ipvs;

@@ -3,6 +3,7 @@
  * kernel's, and (with interfaces, later) a load balancer that forwards real packets.
  * @module
  */
+import { type ControlOptions, type ControlServer, serveControl } from './control.js';
 import { callNative, LvsError } from './errors.js';
 import { native } from './native.js';
 import type { ServerOptions, ServiceInfo, ServiceOptions, ServiceRef } from './types.js';
@@ -111,6 +112,7 @@ function serverSpec(opts: ServerOptions): NativeServerSpec {
 export class Director implements Disposable {
   readonly #native: NativeDirector;
   #closed = false;
+  readonly #servers = new Set<ControlServer>();
 
   private constructor(nativeDirector: NativeDirector) {
     this.#native = nativeDirector;
@@ -359,6 +361,24 @@ export class Director implements Disposable {
   }
 
   /**
+   * Serves this director on a Unix control socket (owner-only permissions) so the `lvsadm`
+   * command can manage it exactly as ipvsadm manages the kernel.
+   *
+   * @example
+   * ```ts
+   * const control = await director.serve({ path: '/run/lvs/lvsadm.sock' });
+   * // shell: LVSADM_SOCKET=/run/lvs/lvsadm.sock lvsadm -Ln
+   * await control.close();
+   * ```
+   */
+  async serve(options: ControlOptions = {}): Promise<ControlServer> {
+    this.#live();
+    const server = await serveControl(this, options);
+    this.#servers.add(server);
+    return server;
+  }
+
+  /**
    * Closes the director. Further calls throw `EINVAL`. Also runs on `using` scope exit.
    *
    * @example
@@ -368,6 +388,8 @@ export class Director implements Disposable {
    */
   close(): void {
     this.#closed = true;
+    for (const server of this.#servers) void server.close();
+    this.#servers.clear();
   }
 
   /** Same as {@link Director.close}, for `using director = await Director.open()`. */

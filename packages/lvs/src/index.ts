@@ -12,6 +12,7 @@
  * @module
  */
 export { Director, type DirectorOptions, type ExecResult } from './director.js';
+export { type ControlOptions, type ControlServer, DEFAULT_CONTROL_SOCKET } from './control.js';
 export { LvsError, type LvsErrorCode } from './errors.js';
 export type {
   AddressText,
