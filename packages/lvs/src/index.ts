@@ -14,6 +14,7 @@
 export { Director, type DirectorOptions, type ExecResult } from './director.js';
 export { type ControlOptions, type ControlServer, DEFAULT_CONTROL_SOCKET } from './control.js';
 export { LvsError, type LvsErrorCode } from './errors.js';
+export { type RealServerOptions, type RealServerSetup, setupRealServer } from './realserver.js';
 export type {
   AddressText,
   Family,
