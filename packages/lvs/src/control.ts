@@ -15,7 +15,7 @@ export const DEFAULT_CONTROL_SOCKET = '/run/lvs/lvsadm.sock';
 /** The largest request accepted (a restore of ~100,000 rules fits). */
 const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 
-/** Options of {@link serveControl}. */
+/** Options of {@link Director.serve}. */
 export interface ControlOptions {
   /** Socket path; default {@link DEFAULT_CONTROL_SOCKET}. */
   readonly path?: string;
