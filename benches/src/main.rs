@@ -1,2 +1,303 @@
-//! lvs benchmarks: `cargo bench-core <name>`; see benches/README.md for results.
-fn main() {}
+//! lvs benchmarks: `cargo run -p lvs-benches --release -- <name>`; see benches/README.md for results.
+//!
+//! A tiny harness with no dependencies: each measurement runs many batches, times each batch with
+//! `std::time::Instant`, and reports the median (and 90th percentile) time per operation.
+//!
+//! * `conn-lookup [N...]`: established-flow lookups in random order at N live connections
+//!   (default 1M and 10M): single lookups, 16-wide batched lookups, and the full `process_in`
+//!   packet path (single and batched).
+//! * `conn-new`: schedule + insert of new connections for every scheduler in
+//!   `lvs_core::sched::SCHEDULER_NAMES` at 10, 100 and 1000 real servers.
+//! * `conn-memory [N]`: bytes per entry from the structures' allocated capacities at N (default
+//!   10M) NAT connections, plus the process RSS, insert rate and bulk expiry rate.
+//! * `all`: everything above with the defaults.
+// The harness reports on stdout.
+#![allow(clippy::print_stdout)]
+
+use lvs_core::conn::tcp::flags::{ACK, SYN};
+use lvs_core::conn::{ConnId, InVerdict, PacketMeta};
+use lvs_core::model::{DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey};
+use lvs_core::time::Instant as Clock;
+use lvs_core::Ipvs;
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
+
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 1);
+const BATCH: usize = 1024;
+
+/// xorshift64*: reproducible random flow order.
+struct Rand(u64);
+
+impl Rand {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (((self.next() >> 32) * n as u64) >> 32) as usize
+    }
+}
+
+/// The i-th client flow: a distinct (address, port) per i.
+fn client(i: usize) -> (IpAddr, u16) {
+    let addr = Ipv4Addr::from(0x0b00_0000u32 + (i >> 10) as u32);
+    (IpAddr::V4(addr), 1024 + (i & 1023) as u16)
+}
+
+fn packet(i: usize, flags: u8) -> PacketMeta {
+    let (saddr, sport) = client(i);
+    PacketMeta {
+        protocol: 6,
+        saddr,
+        sport,
+        daddr: IpAddr::V4(VIP),
+        dport: 80,
+        tcp_flags: flags,
+        sctp_chunk: 0,
+        sctp_abort_follows: false,
+        len: 64,
+        fwmark: 0,
+    }
+}
+
+fn service_key() -> ServiceKey {
+    ServiceKey::Addr { protocol: Protocol::Tcp, addr: IpAddr::V4(VIP), port: 80 }
+}
+
+/// One TCP service with `servers` NAT real servers (weights 1..=4 cycling).
+fn director(sched: &str, servers: usize) -> Ipvs {
+    let mut ipvs = Ipvs::new();
+    let mut cfg = ServiceConfig::new(service_key());
+    cfg.scheduler = sched.to_owned();
+    ipvs.add_service(cfg).expect("service");
+    for i in 0..servers {
+        let mut d = DestConfig::new(IpAddr::V4(Ipv4Addr::from(0xc0a8_0000u32 + 1 + i as u32)));
+        d.fwd = FwdMethod::Masq;
+        // ovf only takes servers whose active connections are <= their weight: give it room.
+        d.weight = if sched == "ovf" { 65535 } else { 1 + (i % 4) as i32 };
+        d.port = Some(8080);
+        ipvs.add_dest(&service_key(), &d).expect("server");
+    }
+    ipvs
+}
+
+/// A director holding `n` ESTABLISHED NAT connections (SYN then ACK for each flow).
+fn populated(n: usize) -> (Ipvs, f64) {
+    let mut ipvs = director("rr", 10);
+    let t = Instant::now();
+    for i in 0..n {
+        let v = ipvs.process_in(&packet(i, SYN), Clock::ZERO);
+        assert!(matches!(v, InVerdict::Forward(_)), "{v:?}");
+        ipvs.process_in(&packet(i, ACK), Clock::ZERO);
+    }
+    let per = t.elapsed().as_nanos() as f64 / n as f64 / 2.0;
+    (ipvs, per)
+}
+
+/// Median and 90th percentile of per-op nanoseconds over batches.
+struct Summary {
+    median: f64,
+    p90: f64,
+}
+
+fn summarize(mut v: Vec<f64>) -> Summary {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    Summary { median: at(0.5), p90: at(0.9) }
+}
+
+/// Runs `batches` batches of `BATCH` operations: `prepare` fills the batch (untimed), `run` is
+/// timed.
+fn measure<T>(
+    batches: usize,
+    mut prepare: impl FnMut(&mut Vec<T>),
+    mut run: impl FnMut(&[T]) -> u64,
+) -> Summary {
+    let mut items = Vec::with_capacity(BATCH);
+    let mut per = Vec::with_capacity(batches);
+    let mut sink = 0u64;
+    for _ in 0..batches {
+        items.clear();
+        prepare(&mut items);
+        let t = Instant::now();
+        sink = sink.wrapping_add(run(&items));
+        per.push(t.elapsed().as_nanos() as f64 / items.len() as f64);
+    }
+    black_box(sink);
+    summarize(per)
+}
+
+fn rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn conn_lookup(sizes: &[usize]) {
+    println!("## conn-lookup: established flows, random order, median (p90) ns per packet\n");
+    println!(
+        "| live conns | lookup_conn | lookup_conns | process_in | process_in_batch | table build (SYN+ACK) |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for &n in sizes {
+        let (mut ipvs, build) = populated(n);
+        let mut rng = Rand(0x9e37_79b9_7f4a_7c15 ^ n as u64);
+        let batches = 3000;
+        let mut fill = |v: &mut Vec<PacketMeta>| {
+            for _ in 0..BATCH {
+                v.push(packet(rng.below(n), ACK));
+            }
+        };
+        let single = measure(batches, &mut fill, |pkts| {
+            pkts.iter().map(|p| ipvs.lookup_conn(p).map_or(0, |c| c.raw() as u64)).sum()
+        });
+        let mut out: Vec<Option<ConnId>> = vec![None; BATCH];
+        let batched = measure(batches, &mut fill, |pkts| {
+            ipvs.lookup_conns(pkts, &mut out);
+            out.iter().map(|c| c.map_or(0, |c| c.raw() as u64)).sum()
+        });
+        let mut now = 1_000u64;
+        let full = measure(batches, &mut fill, |pkts| {
+            now += 1;
+            let mut hits = 0;
+            for p in pkts {
+                if let InVerdict::Forward(f) = ipvs.process_in(p, Clock::from_millis(now)) {
+                    hits += f.dport as u64;
+                }
+            }
+            hits
+        });
+        let mut verdicts = Vec::with_capacity(BATCH);
+        let full_batch = measure(batches, &mut fill, |pkts| {
+            now += 1;
+            verdicts.clear();
+            ipvs.process_in_batch(pkts, Clock::from_millis(now), &mut verdicts);
+            verdicts.len() as u64
+        });
+        assert_eq!(ipvs.conn_stats().conns, n as u64, "every lookup hit an existing connection");
+        println!(
+            "| {} | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.0} |",
+            human(n),
+            single.median,
+            single.p90,
+            batched.median,
+            batched.p90,
+            full.median,
+            full.p90,
+            full_batch.median,
+            full_batch.p90,
+            build
+        );
+        drop(ipvs);
+    }
+    println!();
+}
+
+fn conn_new() {
+    println!("## conn-new: schedule + insert of a new connection (SYN), median (p90) ns per connection\n");
+    let sizes = [10usize, 100, 1000];
+    println!("| scheduler | 10 servers | 100 servers | 1000 servers |");
+    println!("|---|---:|---:|---:|");
+    for &name in lvs_core::sched::SCHEDULER_NAMES {
+        let mut row = format!("| {name} |");
+        for &servers in &sizes {
+            let mut ipvs = director(name, servers);
+            let batches = 200;
+            let mut next = 0usize;
+            let s = measure(
+                batches,
+                |v: &mut Vec<PacketMeta>| {
+                    for _ in 0..BATCH {
+                        v.push(packet(next, SYN));
+                        next += 1;
+                    }
+                },
+                |pkts| {
+                    let mut created = 0;
+                    for p in pkts {
+                        if let InVerdict::Forward(f) = ipvs.process_in(p, Clock::ZERO) {
+                            created += f.created as u64;
+                        }
+                    }
+                    created
+                },
+            );
+            let made = ipvs.conn_stats().conns;
+            if made != (batches * BATCH) as u64 {
+                row.push_str(&format!(" {:.0} ({:.0}) [{made} created] |", s.median, s.p90));
+            } else {
+                row.push_str(&format!(" {:.0} ({:.0}) |", s.median, s.p90));
+            }
+        }
+        println!("{row}");
+    }
+    println!();
+}
+
+fn conn_memory(n: usize) {
+    println!("## conn-memory: {} NAT connections (IPv4)\n", human(n));
+    let rss0 = rss_mib();
+    let (mut ipvs, build) = populated(n);
+    let m = ipvs.conn_memory();
+    let rss1 = rss_mib();
+    println!("| what | value |");
+    println!("|---|---:|");
+    println!("| live entries | {} |", m.entries);
+    println!("| entries (connection table + template slab) | {:.1} MiB |", m.slab_bytes as f64 / 1048576.0);
+    println!("| indexes (NAT reply + template) | {:.1} MiB |", m.index_bytes as f64 / 1048576.0);
+    println!("| timer wheel heads | {} B |", m.wheel_bytes);
+    println!("| total | {:.1} MiB |", m.total_bytes() as f64 / 1048576.0);
+    println!("| **bytes per entry, all in** | **{:.1}** |", m.bytes_per_entry());
+    if let (Some(a), Some(b)) = (rss0, rss1) {
+        println!("| process RSS growth | {:.1} MiB ({:.1} B/entry) |", b - a, (b - a) * 1048576.0 / n as f64);
+    }
+    println!("| build (SYN+ACK via process_in) | {build:.0} ns/packet |");
+    let t = Instant::now();
+    // Everything is ESTABLISHED (900 s): expire it all in one timer run.
+    ipvs.advance(Clock::from_secs(10_000));
+    let e = t.elapsed();
+    assert_eq!(ipvs.conn_stats().conns, 0);
+    println!(
+        "| expire all in one advance() | {:.0} ns/entry ({:.2} s) |",
+        e.as_nanos() as f64 / n as f64,
+        e.as_secs_f64()
+    );
+    println!();
+}
+
+fn human(n: usize) -> String {
+    if n % 1_000_000 == 0 {
+        format!("{}M", n / 1_000_000)
+    } else if n % 1000 == 0 {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
+}
+
+fn parse_sizes(args: &[String]) -> Vec<usize> {
+    args.iter().filter_map(|a| a.replace('_', "").parse().ok()).collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("help");
+    let rest = parse_sizes(args.get(1..).unwrap_or(&[]));
+    match cmd {
+        "conn-lookup" => conn_lookup(if rest.is_empty() { &[1_000_000, 10_000_000] } else { &rest }),
+        "conn-new" => conn_new(),
+        "conn-memory" => conn_memory(rest.first().copied().unwrap_or(10_000_000)),
+        "all" => {
+            conn_lookup(&[1_000_000, 10_000_000]);
+            conn_new();
+            conn_memory(10_000_000);
+        }
+        _ => {
+            println!("usage: lvs-benches <conn-lookup [N...] | conn-new | conn-memory [N] | all>");
+        }
+    }
+}

@@ -1,16 +1,27 @@
 //! The virtual server table: services and their real servers, changed the way ipvsadm's commands
-//! change the kernel's (`-A -E -D -a -e -d -C -Z`), with the same checks and error texts.
+//! change the kernel's (`-A -E -D -a -e -d -C -Z`), with the same checks and error texts; and the
+//! packet path over the connection table ([`crate::conn`]): `process_in` / `process_out` for
+//! packets, `advance` for timers, `route_flow` for "where would this client go".
 
 use crate::addr::is_unicast;
+use crate::conn::table::{flags as cf, Addr, ConnTable, Entry, KERNEL_HASHED, TPL, V6};
+use crate::conn::{
+    ipproto, sctp, tcp, udp, ConnId, ConnInfo, ConnMemory, ConnTableStats, Dir, DropReason, Forward,
+    InVerdict, OutVerdict, PacketMeta, PassReason, RejectReason, Sysctl, FTP_DATA_PORT, FTP_PORT,
+    TEMPLATE_EXPIRE_LATER, UNPRIVILEGED_PORT_START,
+};
 use crate::dest::{Dest, DestArena, DestId};
 use crate::error::{Error, Result};
 use crate::model::{
-    DestConfig, Family, FwdMethod, Protocol, ServiceConfig, ServiceKey, TunnelCsum, TunnelType, MAX_TIMEOUT,
+    DestConfig, Family, FwdMethod, Protocol, ServiceConfig, ServiceKey, TunnelCsum, TunnelType,
+    DEFAULT_PERSISTENT_TIMEOUT, MAX_TIMEOUT,
 };
-use crate::sched::{new_scheduler, DestChange, DestList, Scheduler};
+use crate::rng::Rng;
+use crate::sched::{new_scheduler, DestChange, DestList, Flow, SchedCtx, SchedTunables, Scheduler};
 use crate::stats::Stats;
 use crate::time::Instant;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -43,8 +54,9 @@ impl Service {
     }
 }
 
-/// Services, real servers and the deleted servers still referenced ("trash").
-#[derive(Debug, Default)]
+/// Services, real servers, the deleted servers still referenced ("trash"), and the connection
+/// table with its timers and sysctls.
+#[derive(Debug)]
 pub struct Ipvs {
     services: Vec<Service>,
     index: HashMap<ServiceKey, usize>,
@@ -52,6 +64,102 @@ pub struct Ipvs {
     trash: Vec<DestId>,
     /// Totals over all services.
     pub stats: Stats,
+    conns: Conns,
+    sysctl: Sysctl,
+    rng: Rng,
+    tunables: SchedTunables,
+    /// Service index of each listed real server, by arena slot (`NO_SVC` for none).
+    svc_of_dest: Vec<u32>,
+    /// Services on port 21 (`ftpsvc_counter`) and on port 0 (`nullsvc_counter`).
+    ftp_services: usize,
+    port0_services: usize,
+    /// Next time (ms) the schedulers' housekeeping runs.
+    next_tick: u64,
+}
+
+/// Both families' tables, the entry limit and the refusal counter.
+#[derive(Debug, Default)]
+struct Conns {
+    v4: ConnTable<u32>,
+    v6: ConnTable<V6>,
+    limit: Option<u64>,
+    refused: u64,
+}
+
+impl Conns {
+    fn live(&self) -> u64 {
+        self.v4.len() as u64 + self.v6.len() as u64
+    }
+    fn has_room(&self) -> bool {
+        self.limit.is_none_or(|l| self.live() < l)
+    }
+}
+
+/// Selects a family's table.
+trait Fam: Addr {
+    fn table(c: &Conns) -> &ConnTable<Self>;
+    fn table_mut(c: &mut Conns) -> &mut ConnTable<Self>;
+}
+
+impl Fam for u32 {
+    #[inline]
+    fn table(c: &Conns) -> &ConnTable<u32> {
+        &c.v4
+    }
+    #[inline]
+    fn table_mut(c: &mut Conns) -> &mut ConnTable<u32> {
+        &mut c.v4
+    }
+}
+
+impl Fam for V6 {
+    #[inline]
+    fn table(c: &Conns) -> &ConnTable<V6> {
+        &c.v6
+    }
+    #[inline]
+    fn table_mut(c: &mut Conns) -> &mut ConnTable<V6> {
+        &mut c.v6
+    }
+}
+
+const NO_SVC: u32 = u32::MAX;
+/// "No controlling template" in an entry's `control`.
+const NO_CONTROL: u32 = u32::MAX;
+/// The default seed of the scheduler randomness (twos).
+const RNG_SEED: u64 = 0x6c76_7321_5eed_0001;
+/// Template state bit `IP_VS_CTPL_S_ASSURED`.
+const CTPL_ASSURED: u8 = 1;
+/// How often the schedulers' `tick` runs (ms).
+const SCHED_TICK_MS: u64 = 1000;
+/// Lookups warmed together by the batch functions.
+const BATCH: usize = 16;
+
+/// A scheduled connection: stored in the table, or a one-packet connection that is dropped after
+/// its packet.
+enum Slot<A> {
+    Stored(u32),
+    OnePacket(Entry<A>),
+}
+
+impl Default for Ipvs {
+    fn default() -> Self {
+        Ipvs {
+            services: Vec::new(),
+            index: HashMap::new(),
+            dests: DestArena::default(),
+            trash: Vec::new(),
+            stats: Stats::default(),
+            conns: Conns::default(),
+            sysctl: Sysctl::default(),
+            rng: Rng::new(RNG_SEED),
+            tunables: SchedTunables::default(),
+            svc_of_dest: Vec::new(),
+            ftp_services: 0,
+            port0_services: 0,
+            next_tick: 0,
+        }
+    }
 }
 
 impl Ipvs {
@@ -67,6 +175,7 @@ impl Ipvs {
             return Err(Error::service_exists());
         }
         let scheduler = bind_scheduler(&cfg.scheduler, DestList::new(&self.dests, &[]))?;
+        self.count_service(&cfg.key, true);
         self.index.insert(cfg.key, self.services.len());
         self.services.push(Service { config: cfg, scheduler, order: Vec::new(), stats: Stats::default() });
         Ok(())
@@ -88,12 +197,18 @@ impl Ipvs {
     pub fn del_service(&mut self, key: &ServiceKey, now: Instant) -> Result<()> {
         let i = self.index.remove(key).ok_or_else(Error::no_service)?;
         let svc = self.services.swap_remove(i);
+        self.count_service(key, false);
         if let Some(moved) = self.services.get(i) {
             self.index.insert(moved.config.key, i);
+            for id in moved.order.clone() {
+                self.map_dest(id, i as u32);
+            }
         }
         for id in svc.order {
+            self.map_dest(id, NO_SVC);
             self.trash_dest(id, now);
         }
+        self.after_dest_removal(now);
         Ok(())
     }
 
@@ -137,6 +252,7 @@ impl Ipvs {
         if let Some(s) = svc.scheduler.as_mut() {
             let _ = s.dests_changed(DestList::new(&self.dests, &svc.order), DestChange::Add(id));
         }
+        self.map_dest(id, i as u32);
         Ok(())
     }
 
@@ -173,6 +289,8 @@ impl Ipvs {
         if let Some(s) = svc.scheduler.as_mut() {
             let _ = s.dests_changed(DestList::new(&self.dests, &svc.order), DestChange::Del { id, pos });
         }
+        self.map_dest(id, NO_SVC);
+        self.after_dest_removal(now);
         Ok(())
     }
 
@@ -279,6 +397,945 @@ impl Ipvs {
             d.idle_since = Some(now);
             self.trash.push(id);
         }
+    }
+}
+
+/// Sysctls, limits and introspection of the connection table.
+impl Ipvs {
+    /// The sysctls the packet path obeys.
+    pub fn sysctl(&self) -> &Sysctl {
+        &self.sysctl
+    }
+
+    /// Changes sysctls (takes effect for the next packet / timer).
+    pub fn sysctl_mut(&mut self) -> &mut Sysctl {
+        &mut self.sysctl
+    }
+
+    /// `ipvsadm --set tcp tcpfin udp` (seconds, 0 = unchanged). Existing connections keep their
+    /// current expiry and get the new value at their next packet, as in the kernel.
+    pub fn set_timeouts(&mut self, tcp_secs: u32, tcpfin_secs: u32, udp_secs: u32) -> Result<()> {
+        self.sysctl.timeouts.set(tcp_secs, tcpfin_secs, udp_secs)
+    }
+
+    /// `ipvsadm -L --timeout`: `(tcp, tcpfin, udp)` in seconds.
+    pub fn timeouts(&self) -> (u32, u32, u32) {
+        self.sysctl.timeouts.summary()
+    }
+
+    /// The tunables schedulers read (lblc/lblcr expiration).
+    pub fn sched_tunables_mut(&mut self) -> &mut SchedTunables {
+        &mut self.tunables
+    }
+
+    /// Reseeds the randomness randomized schedulers use.
+    pub fn seed_rng(&mut self, seed: u64) {
+        self.rng = Rng::new(seed);
+    }
+
+    /// Limits connections + templates (`None`: no limit). New entries beyond it are refused (the
+    /// packet is dropped) and counted in [`ConnTableStats::refused`].
+    pub fn set_conn_limit(&mut self, limit: Option<u64>) {
+        self.conns.limit = limit;
+    }
+
+    /// Rehashes the connection indexes with a new seed (give a random one to resist collision
+    /// attacks; the default is fixed).
+    pub fn set_conn_hash_seed(&mut self, seed: u64) {
+        self.conns.v4.reseed(seed);
+        self.conns.v6.reseed(seed.rotate_left(17) ^ 0x5151);
+    }
+
+    /// Entry counts and refusals.
+    pub fn conn_stats(&self) -> ConnTableStats {
+        let templates = self.conns.v4.templates() as u64 + self.conns.v6.templates() as u64;
+        ConnTableStats {
+            conns: self.conns.live() - templates,
+            templates,
+            refused: self.conns.refused,
+            limit: self.conns.limit,
+        }
+    }
+
+    /// Memory of the connection table from its allocated capacities.
+    pub fn conn_memory(&self) -> ConnMemory {
+        let a = self.conns.v4.bytes();
+        let b = self.conns.v6.bytes();
+        ConnMemory {
+            entries: self.conns.live(),
+            slab_bytes: (a.entries + b.entries) as u64,
+            index_bytes: (a.indexes + b.indexes) as u64,
+            wheel_bytes: (a.wheel + b.wheel) as u64,
+        }
+    }
+
+    /// Every connection and template, for `ipvsadm -Lc` (IPv4 first, then IPv6, in table order).
+    pub fn connections(&self, now: Instant) -> Vec<ConnInfo> {
+        let mut out = Vec::with_capacity(self.conns.live() as usize);
+        self.list_af::<u32>(now, &mut out);
+        self.list_af::<V6>(now, &mut out);
+        out
+    }
+
+    /// One connection or template by id.
+    pub fn connection(&self, id: ConnId, now: Instant) -> Option<ConnInfo> {
+        if id.is_v6() {
+            self.conn_info::<V6>(id.index(), now)
+        } else {
+            self.conn_info::<u32>(id.index(), now)
+        }
+    }
+
+    fn list_af<A: Fam>(&self, now: Instant, out: &mut Vec<ConnInfo>) {
+        let t = A::table(&self.conns);
+        out.extend(t.ids().filter_map(|id| self.conn_info::<A>(id, now)));
+    }
+
+    fn conn_info<A: Fam>(&self, id: u32, now: Instant) -> Option<ConnInfo> {
+        let e = A::table(&self.conns).live(id)?;
+        let template = e.is_template();
+        let state = if template {
+            if e.state & CTPL_ASSURED != 0 {
+                "ASSURED"
+            } else {
+                "NONE"
+            }
+        } else {
+            match e.proto {
+                ipproto::TCP => tcp::state_name(e.state),
+                ipproto::UDP => udp::state_name(e.state),
+                ipproto::SCTP => sctp::state_name(e.state),
+                _ => "ERR!",
+            }
+        };
+        let daddr = self.dests.get(e.dest).map_or_else(|| e.daddr.to_ip(), |d| d.addr);
+        Some(ConnInfo {
+            id: ConnId::new(A::V6, id),
+            protocol: e.proto,
+            template,
+            state,
+            expires: Duration::from_millis(e.expires.saturating_sub(now.millis())),
+            caddr: e.caddr.to_ip(),
+            cport: e.cport,
+            vaddr: e.vaddr.to_ip(),
+            vport: e.vport,
+            daddr,
+            dport: e.dport,
+            fwd: e.fwd(),
+            dest: e.dest,
+            flags: (e.flags & cf::KERNEL_MASK) as u32 | KERNEL_HASHED,
+            controls: if template { e.aux } else { 0 },
+        })
+    }
+
+    /// Consistency of the connection tables and the servers' counters (tests).
+    #[cfg(test)]
+    pub(crate) fn check_conns(&self) {
+        self.conns.v4.check();
+        self.conns.v6.check();
+        for (id, d) in self.dests.iter() {
+            let (mut total, mut active, mut persist) = (0u32, 0u32, 0u32);
+            for info in self.connections(Instant::ZERO) {
+                if info.dest != id {
+                    continue;
+                }
+                if info.template {
+                    persist += 1;
+                } else {
+                    total += 1;
+                    if info.flags & cf::INACTIVE as u32 == 0 {
+                        active += 1;
+                    }
+                }
+            }
+            assert_eq!((d.totalconns, d.activeconns, d.persistconns), (total, active, persist), "{}", d.addr);
+            assert_eq!(d.refs, total + persist, "refs of {}", d.addr);
+        }
+    }
+}
+
+/// The packet path.
+impl Ipvs {
+    /// A client → virtual service packet (`ip_vs_in_hook`): finds the connection or schedules a
+    /// new one (service lookup by fwmark, exact match, FTP rule, port 0; persistence templates;
+    /// one-packet scheduling), applies the protocol state transition, updates the servers'
+    /// active/inactive counters and the conn/packet/byte statistics, and says what to do with it.
+    pub fn process_in(&mut self, pkt: &PacketMeta, now: Instant) -> InVerdict {
+        if Protocol::from_number(pkt.protocol).is_none() {
+            return InVerdict::Pass(PassReason::UnsupportedProtocol);
+        }
+        match (pkt.saddr, pkt.daddr) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => self.in_af::<u32>(pkt, u32::from(s), u32::from(d), now),
+            (IpAddr::V6(s), IpAddr::V6(d)) => self.in_af::<V6>(pkt, s.octets(), d.octets(), now),
+            _ => InVerdict::Drop(DropReason::Malformed),
+        }
+    }
+
+    /// [`process_in`](Self::process_in) for a batch. The home slots of the next 16 packets are
+    /// read while the current 16 are processed, so their cache misses overlap with work instead of
+    /// stalling it. Verdicts are appended to `out`.
+    pub fn process_in_batch(&mut self, pkts: &[PacketMeta], now: Instant, out: &mut Vec<InVerdict>) {
+        out.reserve(pkts.len());
+        let mut chunks = pkts.chunks(BATCH).peekable();
+        if let Some(first) = chunks.peek() {
+            self.warm(first);
+        }
+        while let Some(chunk) = chunks.next() {
+            if let Some(next) = chunks.peek() {
+                self.warm(next);
+            }
+            for p in chunk {
+                out.push(self.process_in(p, now));
+            }
+        }
+    }
+
+    /// The connection a client packet belongs to, without changing anything.
+    #[inline]
+    pub fn lookup_conn(&self, pkt: &PacketMeta) -> Option<ConnId> {
+        match (pkt.saddr, pkt.daddr) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => self
+                .conns
+                .v4
+                .lookup_in(pkt.protocol, u32::from(s), pkt.sport, u32::from(d), pkt.dport)
+                .map(|i| ConnId::new(false, i)),
+            (IpAddr::V6(s), IpAddr::V6(d)) => self
+                .conns
+                .v6
+                .lookup_in(pkt.protocol, s.octets(), pkt.sport, d.octets(), pkt.dport)
+                .map(|i| ConnId::new(true, i)),
+            _ => None,
+        }
+    }
+
+    /// The NAT connection a real-server → client packet belongs to, without changing anything
+    /// (for ICMP errors that quote such a packet: `ip_vs_out_icmp` looks the quoted packet up).
+    #[inline]
+    pub fn lookup_conn_out(&self, pkt: &PacketMeta) -> Option<ConnId> {
+        match (pkt.saddr, pkt.daddr) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => self
+                .conns
+                .v4
+                .lookup_out(pkt.protocol, u32::from(d), pkt.dport, u32::from(s), pkt.sport)
+                .map(|i| ConnId::new(false, i)),
+            (IpAddr::V6(s), IpAddr::V6(d)) => self
+                .conns
+                .v6
+                .lookup_out(pkt.protocol, d.octets(), pkt.dport, s.octets(), pkt.sport)
+                .map(|i| ConnId::new(true, i)),
+            _ => None,
+        }
+    }
+
+    /// Counts a packet that belongs to a connection but is not part of its stream (an ICMP error
+    /// relayed for it): the packet/byte counters of its server, service and the totals move
+    /// (`ip_vs_in_stats` / `ip_vs_out_stats`, only while the server is available), its state and
+    /// timer do not.
+    pub fn count_related(&mut self, id: ConnId, dir: Dir, len: u32) {
+        let dest = if id.is_v6() {
+            self.conns.v6.live(id.index()).map(|e| e.dest)
+        } else {
+            self.conns.v4.live(id.index()).map(|e| e.dest)
+        };
+        let Some(did) = dest else { return };
+        let Some(d) = self.dests.get_mut(did) else { return };
+        if !d.available {
+            return;
+        }
+        let svc = self.svc_of_dest.get(did.index()).and_then(|&i| self.services.get_mut(i as usize));
+        let bytes = len as u64;
+        if dir == Dir::Output {
+            d.stats.outbound(bytes);
+            if let Some(svc) = svc {
+                svc.stats.outbound(bytes);
+            }
+            self.stats.outbound(bytes);
+        } else {
+            d.stats.inbound(bytes);
+            if let Some(svc) = svc {
+                svc.stats.inbound(bytes);
+            }
+            self.stats.inbound(bytes);
+        }
+    }
+
+    /// [`lookup_conn`](Self::lookup_conn) for many packets. `out` gets one result per packet (it
+    /// must be at least as long as `pkts`). Independent lookups already overlap their cache misses
+    /// in the CPU, so this is a plain loop (a separate warm-up pass measured slower).
+    pub fn lookup_conns(&self, pkts: &[PacketMeta], out: &mut [Option<ConnId>]) {
+        for (p, r) in pkts.iter().zip(out.iter_mut()) {
+            *r = self.lookup_conn(p);
+        }
+    }
+
+    /// Reads the home slot of every packet of a batch before any is processed, so that their
+    /// cache misses are in flight together.
+    fn warm(&self, pkts: &[PacketMeta]) {
+        let mut sink = 0u64;
+        for p in pkts {
+            sink ^= match (p.saddr, p.daddr) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    let t = &self.conns.v4;
+                    t.touch(t.in_hash(p.protocol, u32::from(s), p.sport, u32::from(d), p.dport))
+                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => {
+                    let t = &self.conns.v6;
+                    t.touch(t.in_hash(p.protocol, s.octets(), p.sport, d.octets(), p.dport))
+                }
+                _ => 0,
+            };
+        }
+        std::hint::black_box(sink);
+    }
+
+    /// A real server → client packet (`ip_vs_out_hook`): if it is a reply on a NAT connection,
+    /// applies the OUTPUT state transition, counts it and returns the address to write as source.
+    pub fn process_out(&mut self, pkt: &PacketMeta, now: Instant) -> OutVerdict {
+        if Protocol::from_number(pkt.protocol).is_none() {
+            return OutVerdict::Pass;
+        }
+        match (pkt.saddr, pkt.daddr) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => self.out_af::<u32>(pkt, u32::from(s), u32::from(d), now),
+            (IpAddr::V6(s), IpAddr::V6(d)) => self.out_af::<V6>(pkt, s.octets(), d.octets(), now),
+            _ => OutVerdict::Pass,
+        }
+    }
+
+    /// Where a client goes: exactly the path of a first packet (TCP SYN, UDP datagram, SCTP INIT)
+    /// of `flow` with firewall mark `fwmark` — it creates the connection (and template) and counts
+    /// a packet of length 0, like a real one would. `None` when the packet would not be forwarded.
+    pub fn route_flow(&mut self, flow: &Flow, fwmark: u32, now: Instant) -> Option<Forward> {
+        let pkt = PacketMeta {
+            protocol: flow.protocol,
+            saddr: flow.saddr,
+            sport: flow.sport,
+            daddr: flow.daddr,
+            dport: flow.dport,
+            tcp_flags: tcp::flags::SYN,
+            sctp_chunk: sctp::chunk::INIT,
+            sctp_abort_follows: false,
+            len: 0,
+            fwmark,
+        };
+        self.process_in(&pkt, now).forward().copied()
+    }
+
+    /// Runs everything due by `now`: connection and template expiry (templates that still control
+    /// connections are kept another 60 s), the schedulers' housekeeping (at most once a second)
+    /// and the real-server trash. Entries are expired in expiry order, so one late call gives the
+    /// same result as many timely ones.
+    pub fn advance(&mut self, now: Instant) {
+        self.expire_af::<u32>(now.millis());
+        self.expire_af::<V6>(now.millis());
+        if now.millis() >= self.next_tick {
+            self.next_tick = now.millis() + SCHED_TICK_MS;
+            for svc in &mut self.services {
+                if let Some(s) = svc.scheduler.as_mut() {
+                    s.tick(DestList::new(&self.dests, &svc.order), now);
+                }
+            }
+        }
+        self.expire_trash(now);
+    }
+
+    fn in_af<A: Fam>(&mut self, pkt: &PacketMeta, c: A, v: A, now: Instant) -> InVerdict {
+        let now_ms = now.millis();
+        let mut found = A::table(&self.conns).lookup_in(pkt.protocol, c, pkt.sport, v, pkt.dport);
+        if let Some(id) = found {
+            let e = A::table(&self.conns).get(id);
+            let (control, dest_id) = (e.control, e.dest);
+            let dest = self.dests.get(dest_id);
+            // A SYN / INIT on an uncontrolled connection may start a new one (Linux >= 5.16
+            // ip_vs_in_hook): always when expire_nodest_conn and the server has weight 0,
+            // otherwise per conn_reuse_mode for closing states.
+            if control == NO_CONTROL && is_new_conn(pkt) {
+                let resched = if self.sysctl.expire_nodest_conn && dest.is_some_and(|d| d.weight == 0) {
+                    true
+                } else {
+                    self.sysctl.conn_reuse_mode != 0 && is_new_conn_expected(e, self.sysctl.conn_reuse_mode)
+                };
+                if resched {
+                    self.drop_entry::<A>(id, now_ms);
+                    found = None;
+                }
+            }
+        }
+        if let Some(id) = found {
+            let dest_id = A::table(&self.conns).get(id).dest;
+            if !self.dests.get(dest_id).is_some_and(|d| d.available) {
+                if !self.sysctl.expire_nodest_conn {
+                    return InVerdict::Drop(DropReason::DestUnavailable);
+                }
+                self.drop_entry::<A>(id, now_ms);
+                found = None;
+            }
+        }
+        let (slot, created) = match found {
+            Some(id) => (Slot::Stored(id), false),
+            None => match self.schedule_new::<A>(pkt, c, v, now) {
+                Ok(slot) => (slot, true),
+                Err(verdict) => return verdict,
+            },
+        };
+        self.finish_in::<A>(slot, pkt, created, now_ms)
+    }
+
+    /// Statistics, state transition and timer of an accepted client packet.
+    fn finish_in<A: Fam>(
+        &mut self,
+        slot: Slot<A>,
+        pkt: &PacketMeta,
+        created: bool,
+        now_ms: u64,
+    ) -> InVerdict {
+        let Ipvs { conns, dests, services, stats, sysctl, svc_of_dest, .. } = self;
+        let table = A::table_mut(conns);
+        let (mut transient, id) = match slot {
+            Slot::Stored(id) => (None, id),
+            Slot::OnePacket(e) => (Some(e), NO_CONTROL),
+        };
+        let e = match transient.as_mut() {
+            Some(e) => e,
+            None => table.get_mut(id),
+        };
+        let dest_id = e.dest;
+        let Some(dest) = dests.get_mut(dest_id) else {
+            return InVerdict::Drop(DropReason::DestUnavailable);
+        };
+        if dest.available {
+            let bytes = pkt.len as u64;
+            dest.stats.inbound(bytes);
+            if let Some(svc) = svc_of_dest.get(dest_id.index()).and_then(|&i| services.get_mut(i as usize)) {
+                svc.stats.inbound(bytes);
+            }
+            stats.inbound(bytes);
+        }
+        let assure = transition(e, dest, Dir::Input, pkt);
+        let (control, dport, fwd) = (e.control, e.dport, e.fwd());
+        let timeout = sysctl.timeouts.of(e.proto, e.state) as u64 * 1000;
+        let fwd = Forward {
+            conn: transient.is_none().then(|| ConnId::new(A::V6, id)),
+            created,
+            dest: dest_id,
+            daddr: dest.addr,
+            dport,
+            fwd,
+            tunnel: dest.tunnel,
+        };
+        if assure {
+            assure_template(table, control);
+        }
+        match transient {
+            None => table.rearm(id, now_ms + timeout),
+            // ip_vs_conn_put of a one-packet connection: expired at once.
+            Some(e) => self.unbind::<A>(&e, now_ms),
+        }
+        InVerdict::Forward(fwd)
+    }
+
+    fn out_af<A: Fam>(&mut self, pkt: &PacketMeta, s: A, d: A, now: Instant) -> OutVerdict {
+        let Ipvs { conns, dests, services, stats, sysctl, svc_of_dest, .. } = self;
+        let table = A::table_mut(conns);
+        let Some(id) = table.lookup_out(pkt.protocol, d, pkt.dport, s, pkt.sport) else {
+            return OutVerdict::Pass;
+        };
+        let e = table.get_mut(id);
+        let Some(dest) = dests.get_mut(e.dest) else {
+            return OutVerdict::Pass;
+        };
+        if dest.available {
+            let bytes = pkt.len as u64;
+            dest.stats.outbound(bytes);
+            if let Some(svc) = svc_of_dest.get(e.dest.index()).and_then(|&i| services.get_mut(i as usize)) {
+                svc.stats.outbound(bytes);
+            }
+            stats.outbound(bytes);
+        }
+        let assure = transition(e, dest, Dir::Output, pkt);
+        let (control, vaddr, vport) = (e.control, e.vaddr.to_ip(), e.vport);
+        let timeout = sysctl.timeouts.of(e.proto, e.state) as u64 * 1000;
+        if assure {
+            assure_template(table, control);
+        }
+        table.rearm(id, now.millis() + timeout);
+        OutVerdict::Masq { conn: ConnId::new(A::V6, id), vaddr, vport }
+    }
+
+    /// `conn_schedule` of the protocol + `ip_vs_schedule`.
+    fn schedule_new<A: Fam>(
+        &mut self,
+        pkt: &PacketMeta,
+        c: A,
+        v: A,
+        now: Instant,
+    ) -> std::result::Result<Slot<A>, InVerdict> {
+        match pkt.protocol {
+            ipproto::TCP => {
+                let f = pkt.tcp_flags;
+                if f & tcp::flags::RST != 0 || (f & tcp::flags::SYN == 0 && !self.sysctl.sloppy_tcp) {
+                    return Err(InVerdict::Pass(PassReason::NotSchedulable));
+                }
+            }
+            ipproto::SCTP => {
+                let ch = pkt.sctp_chunk;
+                if ch == sctp::chunk::ABORT || (ch != sctp::chunk::INIT && !self.sysctl.sloppy_sctp) {
+                    return Err(InVerdict::Pass(PassReason::NotSchedulable));
+                }
+            }
+            _ => {}
+        }
+        let Some(si) = self.find_service(pkt) else {
+            return Err(InVerdict::Pass(PassReason::NoService));
+        };
+        if pkt.sport == FTP_DATA_PORT {
+            return Err(InVerdict::Pass(PassReason::FtpData));
+        }
+        if self.services[si].config.persistent.is_some() {
+            self.sched_persist::<A>(si, pkt, c, v, now)
+        } else {
+            self.sched_plain::<A>(si, pkt, c, v, now)
+        }
+    }
+
+    /// `ip_vs_service_find`: fwmark, then `<proto, vaddr, vport>`, then the FTP rule, then port 0.
+    fn find_service(&self, pkt: &PacketMeta) -> Option<usize> {
+        if pkt.fwmark != 0 {
+            let key = ServiceKey::Fwmark { mark: pkt.fwmark, family: Family::of(pkt.daddr) };
+            if let Some(&i) = self.index.get(&key) {
+                return Some(i);
+            }
+        }
+        let protocol = Protocol::from_number(pkt.protocol)?;
+        let at = |port| self.index.get(&ServiceKey::Addr { protocol, addr: pkt.daddr, port }).copied();
+        if let Some(i) = at(pkt.dport) {
+            return Some(i);
+        }
+        if protocol == Protocol::Tcp
+            && self.ftp_services > 0
+            && (pkt.dport == FTP_DATA_PORT || pkt.dport >= UNPRIVILEGED_PORT_START)
+        {
+            if let Some(i) = at(FTP_PORT) {
+                return Some(i);
+            }
+        }
+        if self.port0_services > 0 {
+            return at(0);
+        }
+        None
+    }
+
+    /// `ip_vs_leave` without cache_bypass: a port-21 service passes packets for other ports,
+    /// everything else is rejected with ICMP port unreachable.
+    fn leave(&self, si: usize, pkt: &PacketMeta, why: RejectReason) -> InVerdict {
+        if self.services[si].config.key.port() == FTP_PORT && pkt.dport != FTP_PORT {
+            InVerdict::Pass(PassReason::FtpService)
+        } else {
+            InVerdict::Reject(why)
+        }
+    }
+
+    /// Asks the service's scheduler for a server.
+    fn pick(&mut self, si: usize, pkt: &PacketMeta, now: Instant) -> Option<DestId> {
+        let svc = &mut self.services[si];
+        let svc_flags = svc.config.flags();
+        let sched = svc.scheduler.as_mut()?;
+        let flow = Flow {
+            protocol: pkt.protocol,
+            saddr: pkt.saddr,
+            sport: pkt.sport,
+            daddr: pkt.daddr,
+            dport: pkt.dport,
+        };
+        let mut ctx = SchedCtx { svc_flags, now, rng: &mut self.rng, tunables: &self.tunables };
+        sched.schedule(DestList::new(&self.dests, &svc.order), &flow, &mut ctx)
+    }
+
+    /// `ip_vs_schedule` for a non-persistent service.
+    fn sched_plain<A: Fam>(
+        &mut self,
+        si: usize,
+        pkt: &PacketMeta,
+        c: A,
+        v: A,
+        now: Instant,
+    ) -> std::result::Result<Slot<A>, InVerdict> {
+        let key = self.services[si].config.key;
+        if !key.is_fwmark() && pkt.dport != key.port() {
+            return Err(self.leave(si, pkt, RejectReason::PortZeroNotPersistent));
+        }
+        let Some(did) = self.pick(si, pkt, now) else {
+            return Err(self.leave(si, pkt, RejectReason::NoDestination));
+        };
+        let one_packet = self.services[si].config.one_packet && pkt.protocol == ipproto::UDP;
+        let dport = match self.dests.get(did) {
+            Some(d) if d.port != 0 => d.port,
+            _ => pkt.dport,
+        };
+        let slot = self.new_conn::<A>(pkt, c, v, did, dport, one_packet, NO_CONTROL, now.millis())?;
+        self.count_conn(si, did);
+        Ok(slot)
+    }
+
+    /// `ip_vs_sched_persist`: find or create the template, then the connection it controls.
+    fn sched_persist<A: Fam>(
+        &mut self,
+        si: usize,
+        pkt: &PacketMeta,
+        c: A,
+        v: A,
+        now: Instant,
+    ) -> std::result::Result<Slot<A>, InVerdict> {
+        let now_ms = now.millis();
+        let cfg = &self.services[si].config;
+        let svc_port = cfg.key.port();
+        let timeout = cfg.persistent.unwrap_or(DEFAULT_PERSISTENT_TIMEOUT);
+        let one_packet = cfg.one_packet && pkt.protocol == ipproto::UDP;
+        let snet = A::from_ip(cfg.netmask.apply(pkt.saddr)).unwrap_or(c);
+        // The template key (reference §2.2): normal <proto, snet, 0, vip, vport>; FTP and port-0
+        // services vport 0; fwmark <IPPROTO_IP, snet, 0, mark, 0>.
+        let (tproto, tvaddr, tvport) = if pkt.dport == svc_port {
+            (pkt.protocol, v, if svc_port != FTP_PORT { pkt.dport } else { 0 })
+        } else if let ServiceKey::Fwmark { mark, .. } = cfg.key {
+            (0, A::from_mark(mark), 0)
+        } else {
+            (pkt.protocol, v, 0)
+        };
+        let mut ct = A::table(&self.conns).lookup_template(tproto, snet, tvaddr, tvport);
+        if let Some(t) = ct {
+            if !self.check_template::<A>(t) {
+                A::table_mut(&mut self.conns).invalidate_template(t);
+                ct = None;
+            }
+        }
+        let (ct, did) = match ct {
+            Some(t) => (t, A::table(&self.conns).get(t).dest),
+            None => {
+                let Some(did) = self.pick(si, pkt, now) else {
+                    return Err(self.leave(si, pkt, RejectReason::NoDestination));
+                };
+                if !self.conns.has_room() {
+                    self.conns.refused += 1;
+                    return Err(InVerdict::Drop(DropReason::TableFull));
+                }
+                let Some(dest) = self.dests.get_mut(did) else {
+                    return Err(InVerdict::Drop(DropReason::DestUnavailable));
+                };
+                let tdport = if pkt.dport == svc_port && svc_port != FTP_PORT { dest.port } else { 0 };
+                let daddr = A::from_ip(dest.addr).unwrap_or_default();
+                let flags = cf::TEMPLATE | conn_flags(dest.fwd);
+                let mut t = Entry::new(tproto, snet, 0, tvaddr, tvport, daddr, tdport, did, flags);
+                t.control = timeout;
+                t.expires = now_ms + timeout as u64 * 1000;
+                let Some(id) = A::table_mut(&mut self.conns).insert(t) else {
+                    self.conns.refused += 1;
+                    return Err(InVerdict::Drop(DropReason::TableFull));
+                };
+                dest.refs += 1;
+                dest.persistconns += 1;
+                (id, did)
+            }
+        };
+        let dport = match self.dests.get(did) {
+            Some(d) if pkt.dport == svc_port && d.port != 0 => d.port,
+            _ => pkt.dport,
+        };
+        let res = self.new_conn::<A>(pkt, c, v, did, dport, one_packet, ct, now_ms);
+        // ip_vs_conn_put(ct): the template's timer restarts with its own timeout.
+        let table = A::table_mut(&mut self.conns);
+        let t_timeout = table.get(ct).control as u64 * 1000;
+        table.rearm(ct, now_ms + t_timeout);
+        let slot = res?;
+        self.count_conn(si, did);
+        Ok(slot)
+    }
+
+    /// `ip_vs_check_template`: the server must be available and, with expire_quiescent_template,
+    /// have a non-zero weight.
+    fn check_template<A: Fam>(&self, t: u32) -> bool {
+        let e = A::table(&self.conns).get(t);
+        self.dests
+            .get(e.dest)
+            .is_some_and(|d| d.available && !(self.sysctl.expire_quiescent_template && d.weight == 0))
+    }
+
+    /// `ip_vs_conn_new` + `ip_vs_bind_dest` (+ `ip_vs_control_add`).
+    #[allow(clippy::too_many_arguments)]
+    fn new_conn<A: Fam>(
+        &mut self,
+        pkt: &PacketMeta,
+        c: A,
+        v: A,
+        did: DestId,
+        dport: u16,
+        one_packet: bool,
+        control: u32,
+        now_ms: u64,
+    ) -> std::result::Result<Slot<A>, InVerdict> {
+        let Some(dest) = self.dests.get(did) else {
+            return Err(InVerdict::Drop(DropReason::DestUnavailable));
+        };
+        let daddr = A::from_ip(dest.addr).unwrap_or_default();
+        let mut e =
+            Entry::new(pkt.protocol, c, pkt.sport, v, pkt.dport, daddr, dport, did, conn_flags(dest.fwd));
+        e.control = control;
+        // A new connection's timer is 3 s until its first state transition (same packet).
+        e.expires = now_ms + 3000;
+        let slot = if one_packet {
+            e.flags |= cf::ONE_PACKET;
+            Slot::OnePacket(e)
+        } else {
+            if !self.conns.has_room() {
+                self.conns.refused += 1;
+                return Err(InVerdict::Drop(DropReason::TableFull));
+            }
+            match A::table_mut(&mut self.conns).insert(e) {
+                Some(id) => Slot::Stored(id),
+                None => {
+                    self.conns.refused += 1;
+                    return Err(InVerdict::Drop(DropReason::TableFull));
+                }
+            }
+        };
+        if let Some(dest) = self.dests.get_mut(did) {
+            dest.refs += 1;
+            dest.bind_conn();
+        }
+        if control != NO_CONTROL {
+            let t = A::table_mut(&mut self.conns).get_mut(control);
+            t.aux += 1;
+        }
+        Ok(slot)
+    }
+
+    /// `ip_vs_conn_stats`: a connection was scheduled.
+    fn count_conn(&mut self, si: usize, did: DestId) {
+        if let Some(d) = self.dests.get_mut(did) {
+            d.stats.conn();
+        }
+        self.services[si].stats.conn();
+        self.stats.conn();
+    }
+
+    /// Removes an entry and unbinds it (`ip_vs_conn_expire` without the delay).
+    fn drop_entry<A: Fam>(&mut self, id: u32, now_ms: u64) {
+        let e = A::table_mut(&mut self.conns).remove(id);
+        self.unbind::<A>(&e, now_ms);
+    }
+
+    /// `ip_vs_control_del` + `ip_vs_unbind_dest` for a removed (or one-packet) entry.
+    fn unbind<A: Fam>(&mut self, e: &Entry<A>, now_ms: u64) {
+        if !e.is_template() && e.control != NO_CONTROL {
+            let table = A::table_mut(&mut self.conns);
+            if table.live(e.control).is_some_and(|t| t.is_template()) {
+                let t = table.get_mut(e.control);
+                t.aux = t.aux.saturating_sub(1);
+            }
+        }
+        let Some(dest) = self.dests.get_mut(e.dest) else { return };
+        if e.is_template() {
+            dest.persistconns = dest.persistconns.saturating_sub(1);
+        } else {
+            if e.flags & cf::INACTIVE == 0 {
+                dest.activeconns = dest.activeconns.saturating_sub(1);
+            }
+            dest.unbind_conn();
+        }
+        dest.refs = dest.refs.saturating_sub(1);
+        if dest.refs == 0 && !dest.available {
+            dest.idle_since = Some(Instant::from_millis(now_ms));
+        }
+    }
+
+    /// Expires everything due in one family's table, in expiry order.
+    fn expire_af<A: Fam>(&mut self, now: u64) {
+        let n = A::table_mut(&mut self.conns).collect_due(now);
+        // Templates kept by expire_later whose next firing is also due by `now`.
+        let mut again: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::new();
+        let mut pos = 0;
+        loop {
+            let table = A::table_mut(&mut self.conns);
+            let next_due = (pos < n).then(|| {
+                let id = table.due_id(pos);
+                (table.get(id).expires, id)
+            });
+            let take_again = match (again.peek(), next_due) {
+                (None, None) => break,
+                (Some(Reverse(a)), Some(d)) => *a < d,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+            };
+            let (at, id) = if take_again {
+                match again.pop() {
+                    Some(Reverse(a)) => a,
+                    None => break,
+                }
+            } else {
+                let id = table.due_at(pos);
+                pos += 1;
+                (table.get(id).expires, id)
+            };
+            let e = table.get_mut(id);
+            if e.is_template() && e.aux > 0 {
+                // expire_later: still controlling connections; try again in 60 s, and from now on
+                // the template's timeout is 60 s.
+                e.control = TEMPLATE_EXPIRE_LATER;
+                let next = at + TEMPLATE_EXPIRE_LATER as u64 * 1000;
+                if next <= now {
+                    e.expires = next;
+                    again.push(Reverse((next, id)));
+                } else {
+                    table.rearm(id, next);
+                }
+                continue;
+            }
+            self.drop_entry::<A>(id, at);
+        }
+        let table = A::table_mut(&mut self.conns);
+        table.end_due();
+        table.compact();
+    }
+
+    /// After a real server left its service: with expire_nodest_conn, flush every entry whose
+    /// server is unavailable (`ip_vs_expire_nodest_conn_flush`), and templates left controlling
+    /// nothing by that.
+    fn after_dest_removal(&mut self, now: Instant) {
+        if self.sysctl.expire_nodest_conn {
+            self.flush_nodest::<u32>(now.millis());
+            self.flush_nodest::<V6>(now.millis());
+        }
+    }
+
+    fn flush_nodest<A: Fam>(&mut self, now_ms: u64) {
+        let gone = |dests: &DestArena, e: &Entry<A>| !dests.get(e.dest).is_some_and(|d| d.available);
+        // Connections: a removal may shift another entry into the same slot, so look again.
+        let mut i = 0;
+        while i < A::table(&self.conns).slots() {
+            match A::table(&self.conns).live(i) {
+                Some(&e) if gone(&self.dests, &e) => {
+                    self.drop_entry::<A>(i, now_ms);
+                    if e.control != NO_CONTROL {
+                        let t = A::table(&self.conns).live(e.control);
+                        if t.is_some_and(|t| t.is_template() && t.aux == 0) {
+                            self.drop_entry::<A>(e.control, now_ms);
+                        }
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        for slot in 0..A::table(&self.conns).template_slots() {
+            let id = slot | TPL;
+            if let Some(&e) = A::table(&self.conns).live(id) {
+                if gone(&self.dests, &e) && e.aux == 0 {
+                    self.drop_entry::<A>(id, now_ms);
+                }
+            }
+        }
+    }
+
+    /// Counts a service in or out of the FTP / port-0 counts the packet path checks.
+    fn count_service(&mut self, key: &ServiceKey, added: bool) {
+        if let ServiceKey::Addr { port, .. } = *key {
+            let (ftp, port0) = ((port == FTP_PORT) as usize, (port == 0) as usize);
+            if added {
+                self.ftp_services += ftp;
+                self.port0_services += port0;
+            } else {
+                self.ftp_services -= ftp;
+                self.port0_services -= port0;
+            }
+        }
+    }
+
+    /// Records which service (list index, or `NO_SVC`) a server's traffic counts for. Kept
+    /// incrementally: a restore of 100,000 rules must not rescan every service per line.
+    fn map_dest(&mut self, id: DestId, svc: u32) {
+        if self.svc_of_dest.len() <= id.index() {
+            self.svc_of_dest.resize(id.index() + 1, NO_SVC);
+        }
+        self.svc_of_dest[id.index()] = svc;
+    }
+}
+
+/// The flags a new connection gets from its server (`dest->conn_flags`): the method, INACTIVE,
+/// and NOOUTPUT for every method but NAT.
+fn conn_flags(fwd: FwdMethod) -> u16 {
+    let mut f = fwd.conn_flag() as u16 | cf::INACTIVE;
+    if fwd != FwdMethod::Masq {
+        f |= cf::NOOUTPUT;
+    }
+    f
+}
+
+/// `is_new_conn`: TCP SYN or SCTP INIT.
+#[inline]
+fn is_new_conn(pkt: &PacketMeta) -> bool {
+    match pkt.protocol {
+        ipproto::TCP => pkt.tcp_flags & tcp::flags::SYN != 0,
+        ipproto::SCTP => pkt.sctp_chunk == sctp::chunk::INIT,
+        _ => false,
+    }
+}
+
+/// `is_new_conn_expected` (the `control` test is done by the caller).
+fn is_new_conn_expected<A: Addr>(e: &Entry<A>, mode: u32) -> bool {
+    match e.proto {
+        ipproto::TCP => {
+            e.state == tcp::TIME_WAIT
+                || e.state == tcp::CLOSE
+                || (mode & 2 != 0 && e.state == tcp::FIN_WAIT && e.flags & cf::NOOUTPUT != 0)
+        }
+        ipproto::SCTP => e.state == sctp::CLOSED,
+        _ => false,
+    }
+}
+
+/// The protocol's state transition (`set_tcp_state`, `set_sctp_state`, `udp_state_transition`):
+/// NOOUTPUT handling, the new state and the active/inactive flip on the server. Returns true when
+/// the controlling template is to be assured (TCP/SCTP reaching ESTABLISHED, a UDP reply).
+fn transition<A: Addr>(e: &mut Entry<A>, dest: &mut Dest, dir: Dir, pkt: &PacketMeta) -> bool {
+    if e.proto == ipproto::UDP {
+        return dir == Dir::Output;
+    }
+    let mut d = dir;
+    if e.flags & cf::NOOUTPUT != 0 {
+        if dir == Dir::Output {
+            e.flags &= !cf::NOOUTPUT;
+        } else {
+            d = Dir::InputOnly;
+        }
+    }
+    let (new, active, established) = match e.proto {
+        ipproto::TCP => {
+            let s = tcp::next_state(d, pkt.tcp_flags, e.state);
+            (s, tcp::is_active(s), s == tcp::ESTABLISHED)
+        }
+        ipproto::SCTP => {
+            let s = sctp::next_state(d, pkt.sctp_chunk, pkt.sctp_abort_follows, e.state);
+            (s, sctp::is_active(s), s == sctp::ESTABLISHED)
+        }
+        _ => return false,
+    };
+    let mut assure = false;
+    if new != e.state {
+        let inactive = e.flags & cf::INACTIVE != 0;
+        if !inactive && !active {
+            dest.activeconns = dest.activeconns.saturating_sub(1);
+            e.flags |= cf::INACTIVE;
+        } else if inactive && active {
+            dest.activeconns += 1;
+            e.flags &= !cf::INACTIVE;
+        }
+        assure = established;
+    }
+    e.state = new;
+    assure
+}
+
+/// `ip_vs_control_assure_ct`.
+fn assure_template<A: Addr>(table: &mut ConnTable<A>, control: u32) {
+    if control != NO_CONTROL && table.live(control).is_some_and(|t| t.is_template()) {
+        table.get_mut(control).state |= CTPL_ASSURED;
     }
 }
 

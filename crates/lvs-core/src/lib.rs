@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod conn;
 pub mod dest;
 pub mod error;
 pub mod ipvs;

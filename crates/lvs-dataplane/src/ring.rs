@@ -1063,6 +1063,27 @@ impl PacketSocket {
     pub fn try_send(&mut self, frame: &[u8]) -> io::Result<bool> {
         let tx = self.tx_state()?;
         self.check_frame_len(tx, frame)?;
+        self.try_send_with(frame.len(), |slot| slot.copy_from_slice(frame))
+    }
+
+    /// Like [`try_send`](Self::try_send), but lends the slot's `len` bytes to
+    /// `fill`, which must write the whole frame: a forwarder rewrites a
+    /// received frame straight into the TX ring with a single copy. `fill` is
+    /// not called when the ring is full (`Ok(false)`). A frame that turns out
+    /// too long for the link (a VLAN tag is only known after `fill`) is not
+    /// sent and reported as an error.
+    pub fn try_send_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> io::Result<bool> {
+        let tx = self.tx_state()?;
+        let max = tx.max_payload().min(self.mtu + ffi::ETH_HLEN + ffi::VLAN_HLEN);
+        if len < ffi::ETH_HLEN || len > max {
+            return Err(invalid(format!(
+                "frame of {len} bytes does not fit: `{}` takes {}..={max} bytes (TX slot payload {}, MTU {})",
+                self.ifname,
+                ffi::ETH_HLEN,
+                tx.max_payload(),
+                self.mtu
+            )));
+        }
         let Some(tx) = self.tx.as_mut() else {
             return Ok(false);
         };
@@ -1077,15 +1098,26 @@ impl PacketSocket {
         // SAFETY: slot `idx` (< frame_count) lies in the TX part of the live
         // mapping; its status is AVAILABLE (or WRONG_FORMAT), observed with
         // Acquire, so the kernel neither reads nor writes the slot until we
-        // publish SEND_REQUEST below. `frame.len() <= frame_size - 48` was
-        // checked, so the copy stays inside the slot. The header is written
-        // through field pointers of a 16-byte-aligned tpacket3_hdr.
+        // publish SEND_REQUEST below, and nothing else in this process holds
+        // a reference to it (`&mut self`). `len <= frame_size - 48` was
+        // checked, so the slice stays inside the slot.
+        let data = unsafe { std::slice::from_raw_parts_mut(p.add(ffi::TX_DATA_OFFSET), len) };
+        fill(data);
+        let tagged = matches!(data.get(12..14), Some([0x81, 0x00]) | Some([0x88, 0xa8]));
+        if !tagged && len > self.mtu + ffi::ETH_HLEN {
+            // Not published: the slot stays AVAILABLE for the next frame.
+            return Err(invalid(format!(
+                "frame of {len} bytes exceeds the MTU {} of `{}`",
+                self.mtu, self.ifname
+            )));
+        }
+        // SAFETY: as above; the header is written through field pointers of a
+        // 16-byte-aligned tpacket3_hdr at the start of the slot.
         unsafe {
-            ptr::copy_nonoverlapping(frame.as_ptr(), p.add(ffi::TX_DATA_OFFSET), frame.len());
             let h = p.cast::<Tpacket3Hdr>();
             ptr::addr_of_mut!((*h).tp_next_offset).write(0);
-            ptr::addr_of_mut!((*h).tp_len).write(frame.len() as u32);
-            ptr::addr_of_mut!((*h).tp_snaplen).write(frame.len() as u32);
+            ptr::addr_of_mut!((*h).tp_len).write(len as u32);
+            ptr::addr_of_mut!((*h).tp_snaplen).write(len as u32);
         }
         // Release: the bytes and header above are visible before the kernel
         // can observe SEND_REQUEST.

@@ -7,6 +7,8 @@ use lvs_core::model::{
     sched_flag_names, sched_flags_from_names, DestConfig, Family, FwdMethod, Protocol, ServiceConfig,
     ServiceKey, TunnelConfig, TunnelCsum, TunnelType, DEFAULT_PERSISTENT_TIMEOUT,
 };
+use lvs_core::conn::{ConnInfo, Forward};
+use lvs_core::sched::Flow;
 use lvs_core::stats::Stats;
 use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
@@ -400,4 +402,112 @@ pub fn service_info(c: &ServiceConfig, s: &Stats, servers: Vec<ServerInfo>) -> S
         rates,
         servers,
     }
+}
+
+/// A flow to route: `{ protocol, client, virtual }` or `{ fwmark, client, virtual? }`.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct FlowQuery {
+    /// `'tcp' | 'udp' | 'sctp'`, default `'tcp'`.
+    #[napi(ts_type = "'tcp' | 'udp' | 'sctp'")]
+    pub protocol: Option<String>,
+    /// Client `'ip:port'`.
+    pub client: String,
+    /// Virtual `'ip:port'` the client connects to (optional with `fwmark`).
+    pub r#virtual: Option<String>,
+    /// Firewall mark the packet carries.
+    pub fwmark: Option<u32>,
+}
+
+impl FlowQuery {
+    /// The flow and mark.
+    pub fn flow(&self) -> Result<(Flow, u32)> {
+        let client = HostPort::parse(&self.client).map_err(to_js)?;
+        let protocol = protocol(self.protocol.as_deref().unwrap_or("tcp"))?;
+        let (daddr, dport) = match (&self.r#virtual, self.fwmark) {
+            (Some(v), _) => {
+                let hp = HostPort::parse(v).map_err(to_js)?;
+                (hp.addr, hp.port.unwrap_or(0))
+            }
+            (None, Some(_)) if client.addr.is_ipv6() => (std::net::Ipv6Addr::UNSPECIFIED.into(), 0),
+            (None, Some(_)) => (std::net::Ipv4Addr::UNSPECIFIED.into(), 0),
+            (None, None) => return Err(invalid("a flow needs `virtual` (or a `fwmark`)")),
+        };
+        if daddr.is_ipv6() != client.addr.is_ipv6() {
+            return Err(invalid("client and virtual addresses must be of one family"));
+        }
+        let flow = Flow {
+            protocol: protocol.number(),
+            saddr: client.addr,
+            sport: client.port.unwrap_or(0),
+            daddr,
+            dport,
+        };
+        Ok((flow, self.fwmark.unwrap_or(0)))
+    }
+}
+
+/// Where a flow went.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    /// The real server `'ip:port'`.
+    pub server: String,
+    /// Forwarding method.
+    pub method: String,
+    /// True when this query created the connection (false: it already existed).
+    pub created: bool,
+}
+
+/// The routing decision as JS sees it.
+pub fn route_info(f: &Forward) -> RouteInfo {
+    RouteInfo { server: SocketText(f.daddr, f.dport).to_string(), method: method_name(f.fwd).into(), created: f.created }
+}
+
+/// A connection or persistence template, as `ipvsadm -Lc` shows it.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// `'tcp' | 'udp' | 'sctp' | 'ip'` (`'ip'`: a firewall-mark template).
+    pub protocol: String,
+    /// True for persistence templates.
+    pub template: bool,
+    /// IPVS state name (`ESTABLISHED`, `SYN_RECV`, `UDP`, `NONE`, `ASSURED`, …).
+    pub state: String,
+    /// Milliseconds until it expires.
+    pub expires_ms: f64,
+    /// Client `'ip:port'` (templates: the masked client network, port 0).
+    pub client: String,
+    /// Virtual `'ip:port'` (fwmark templates: the mark written as an address).
+    pub r#virtual: String,
+    /// Real server `'ip:port'`.
+    pub server: String,
+    /// Forwarding method.
+    pub method: String,
+}
+
+/// A listed connection.
+pub fn connection_info(c: &ConnInfo) -> ConnectionInfo {
+    ConnectionInfo {
+        protocol: c.protocol_name().to_ascii_lowercase(),
+        template: c.template,
+        state: c.state.into(),
+        expires_ms: c.expires.as_millis() as f64,
+        client: SocketText(c.caddr, c.cport).to_string(),
+        r#virtual: SocketText(c.vaddr, c.vport).to_string(),
+        server: SocketText(c.daddr, c.dport).to_string(),
+        method: method_name(c.fwd).into(),
+    }
+}
+
+/// Connection timeouts in seconds (`--set tcp tcpfin udp`).
+#[napi(object)]
+#[derive(Debug, Clone, Copy)]
+pub struct TimeoutsInfo {
+    /// TCP ESTABLISHED.
+    pub tcp: u32,
+    /// TCP FIN_WAIT.
+    pub tcpfin: u32,
+    /// UDP.
+    pub udp: u32,
 }

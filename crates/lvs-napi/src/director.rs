@@ -1,6 +1,9 @@
 //! `NativeDirector`: the in-memory director behind the SDK's `Director`.
 
-use crate::convert::{server_info, service_info, ServerSpec, ServiceInfo, ServiceRef, ServiceSpec};
+use crate::convert::{
+    connection_info, route_info, server_info, service_info, ConnectionInfo, FlowQuery, RouteInfo, ServerSpec, ServiceInfo,
+    ServiceRef, ServiceSpec, TimeoutsInfo,
+};
 use crate::error::{guard, invalid, to_js, Result};
 use crate::names::FileNames;
 use lvs_core::addr::HostPort;
@@ -72,11 +75,12 @@ impl NativeDirector {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Runs `f` on the state after every timer due by now (connection expiry, estimator, trash).
     fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         guard(|| {
             let mut st = self.lock();
             let now = st.clock.now();
-            st.ipvs.expire_trash(now);
+            st.ipvs.advance(now);
             st.ipvs.estimate(now);
             f(&mut st)
         })
@@ -215,6 +219,41 @@ impl NativeDirector {
         })
     }
 
+    /// Where a client goes: the path of a first packet (TCP SYN, UDP datagram, SCTP INIT),
+    /// creating the connection and persistence template as that packet would.
+    #[napi]
+    pub fn route_flow(&self, query: FlowQuery) -> Result<Option<RouteInfo>> {
+        self.with(|st| {
+            let (flow, fwmark) = query.flow()?;
+            let now = st.clock.now();
+            Ok(st.ipvs.route_flow(&flow, fwmark, now).map(|f| route_info(&f)))
+        })
+    }
+
+    /// `ipvsadm -Lc`: connections and persistence templates.
+    #[napi]
+    pub fn connections(&self) -> Result<Vec<ConnectionInfo>> {
+        self.with(|st| {
+            let now = st.clock.now();
+            Ok(st.ipvs.connections(now).iter().map(connection_info).collect())
+        })
+    }
+
+    /// `ipvsadm --set tcp tcpfin udp` (seconds; 0 leaves a value unchanged).
+    #[napi]
+    pub fn set_timeouts(&self, timeouts: TimeoutsInfo) -> Result<()> {
+        self.with(|st| st.ipvs.set_timeouts(timeouts.tcp, timeouts.tcpfin, timeouts.udp).map_err(to_js))
+    }
+
+    /// `ipvsadm -L --timeout`.
+    #[napi]
+    pub fn timeouts(&self) -> Result<TimeoutsInfo> {
+        self.with(|st| {
+            let (tcp, tcpfin, udp) = st.ipvs.timeouts();
+            Ok(TimeoutsInfo { tcp, tcpfin, udp })
+        })
+    }
+
     /// Milliseconds on the director's clock.
     #[napi]
     pub fn now(&self) -> Result<f64> {
@@ -231,7 +270,7 @@ impl NativeDirector {
             Clock::Manual(t) => {
                 *t += ms as u64;
                 let now = Instant::from_millis(*t);
-                st.ipvs.expire_trash(now);
+                st.ipvs.advance(now);
                 st.ipvs.estimate(now);
                 Ok(())
             }

@@ -6,7 +6,16 @@
 import { type ControlOptions, type ControlServer, serveControl } from './control.js';
 import { callNative, LvsError } from './errors.js';
 import { native } from './native.js';
-import type { ServerOptions, ServiceInfo, ServiceOptions, ServiceRef } from './types.js';
+import type {
+  ConnectionInfo,
+  FlowQuery,
+  RouteResult,
+  ServerOptions,
+  ServiceInfo,
+  ServiceOptions,
+  ServiceRef,
+  Timeouts,
+} from './types.js';
 
 type NativeDirector = InstanceType<typeof native.NativeDirector>;
 type NativeServiceSpec = Parameters<NativeDirector['addService']>[0];
@@ -276,6 +285,71 @@ export class Director implements Disposable {
    */
   list(): ServiceInfo[] {
     return callNative(() => this.#live().list()) as unknown as ServiceInfo[];
+  }
+
+  /**
+   * Where does this client go? Takes the path a first packet (TCP SYN, UDP datagram, SCTP INIT)
+   * would take, creating the connection and persistence template exactly as that packet would,
+   * so later calls for the same flow, and real packets, find them.
+   *
+   * @returns the real server, or `null` when the packet would not be forwarded (no service, no
+   *   server available).
+   * @example
+   * ```ts
+   * director.routeFlow({ protocol: 'tcp', client: '203.0.113.7:40000', virtual: '10.10.36.11:80' });
+   * // { server: '10.10.36.4:80', method: 'route', created: true }
+   * director.routeFlow({ fwmark: 10, client: '203.0.113.7:40001', virtual: '192.168.10.101:443' });
+   * ```
+   */
+  routeFlow(flow: FlowQuery): RouteResult | null {
+    const query: Parameters<NativeDirector['routeFlow']>[0] = { client: flow.client };
+    if (flow.protocol !== undefined) query.protocol = flow.protocol;
+    if (flow.virtual !== undefined) query.virtual = flow.virtual;
+    if (flow.fwmark !== undefined) query.fwmark = integer('fwmark', flow.fwmark, 1, 0xffff_ffff);
+    return (callNative(() => this.#live().routeFlow(query)) ?? null) as RouteResult | null;
+  }
+
+  /**
+   * Connections and persistence templates (`ipvsadm -Lc`).
+   *
+   * @example
+   * ```ts
+   * for (const c of director.connections()) console.log(c.protocol, c.state, c.client, '->', c.server);
+   * ```
+   */
+  connections(): ConnectionInfo[] {
+    return callNative(() => this.#live().connections()) as ConnectionInfo[];
+  }
+
+  /**
+   * Sets connection timeouts in seconds (`ipvsadm --set tcp tcpfin udp`); 0 leaves one unchanged.
+   * Existing connections take the new value at their next packet.
+   *
+   * @example
+   * ```ts
+   * director.setTimeouts({ tcp: 1, tcpfin: 2, udp: 1 }); // ipvsadm --set 1 2 1
+   * ```
+   */
+  setTimeouts(timeouts: Timeouts): this {
+    const t = {
+      tcp: integer('tcp timeout', timeouts.tcp, 0, 2_678_400),
+      tcpfin: integer('tcpfin timeout', timeouts.tcpfin, 0, 2_678_400),
+      udp: integer('udp timeout', timeouts.udp, 0, 2_678_400),
+    };
+    callNative(() => this.#live().setTimeouts(t));
+    return this;
+  }
+
+  /**
+   * The connection timeouts (`ipvsadm -L --timeout`).
+   *
+   * @example
+   * ```ts
+   * director.timeouts(); // { tcp: 900, tcpfin: 120, udp: 300 }
+   * ```
+   */
+  timeouts(): Timeouts {
+    return callNative(() => this.#live().timeouts());
   }
 
   /**

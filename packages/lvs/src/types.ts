@@ -238,3 +238,66 @@ export interface FwmarkServiceInfo extends ServiceInfoBase {
 
 /** A virtual service as listed: narrow on `fwmark` (or `address`) to tell the kinds apart. */
 export type ServiceInfo = VirtualServiceInfo | FwmarkServiceInfo;
+
+/** A flow to route with {@link Director.routeFlow}: a client connecting to a virtual service. */
+export type FlowQuery =
+  | {
+      /** Protocol; default `'tcp'`. */
+      readonly protocol?: Protocol;
+      /** Client `'ip:port'`. */
+      readonly client: AddressText;
+      /** Virtual `'ip:port'` the client connects to. */
+      readonly virtual: AddressText;
+      /** Firewall mark the packet carries (for fwmark services). */
+      readonly fwmark?: number;
+    }
+  | {
+      /** Protocol; default `'tcp'`. */
+      readonly protocol?: Protocol;
+      /** Client `'ip:port'`. */
+      readonly client: AddressText;
+      /** Where the marked packet goes; its port is the port a fwmark service keeps. */
+      readonly virtual?: AddressText;
+      /** Firewall mark the packet carries. */
+      readonly fwmark: number;
+    };
+
+/** Where {@link Director.routeFlow} sent a flow. */
+export interface RouteResult {
+  /** The real server, `'ip:port'`. */
+  readonly server: string;
+  /** How packets reach it. */
+  readonly method: ForwardingMethod | 'bypass';
+  /** True when this call created the connection; false when it already existed. */
+  readonly created: boolean;
+}
+
+/** A connection or persistence template, as `ipvsadm -Lc` lists it. */
+export interface ConnectionInfo {
+  /** Protocol; `'ip'` for firewall-mark persistence templates. */
+  readonly protocol: Protocol | 'ip';
+  /** True for persistence templates. */
+  readonly template: boolean;
+  /** IPVS state name: `SYN_RECV`, `ESTABLISHED`, `FIN_WAIT`, `UDP`, `NONE`, `ASSURED`, … */
+  readonly state: string;
+  /** Milliseconds until the entry expires. */
+  readonly expiresMs: number;
+  /** Client `'ip:port'`; for templates the masked client network with port 0. */
+  readonly client: string;
+  /** Virtual `'ip:port'`; for fwmark templates the mark written as an address (`0.0.0.10:0`). */
+  readonly virtual: string;
+  /** Real server `'ip:port'`. */
+  readonly server: string;
+  /** Forwarding method. */
+  readonly method: ForwardingMethod | 'bypass';
+}
+
+/** Connection timeouts in seconds, as `ipvsadm --set tcp tcpfin udp` sets them. */
+export interface Timeouts {
+  /** TCP ESTABLISHED (default 900). */
+  readonly tcp: number;
+  /** TCP FIN_WAIT (default 120). */
+  readonly tcpfin: number;
+  /** UDP (default 300). */
+  readonly udp: number;
+}

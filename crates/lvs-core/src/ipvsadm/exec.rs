@@ -1,6 +1,6 @@
 //! Running ipvsadm commands against the table: what ipvsadm would print and its exit status.
 
-use super::format::{list_all, list_service, save, Names, IPVS_VERSION};
+use super::format::{list_all, list_conn, list_service, list_timeout, save, Names, IPVS_VERSION};
 use super::parse::{parse, Command, Usage};
 use crate::ipvs::Ipvs;
 use crate::time::Instant;
@@ -199,17 +199,24 @@ pub fn execute(ipvs: &mut Ipvs, cmd: Command, ctx: &Context<'_>) -> Outcome {
                     None => Outcome::err("No such service", 1),
                 };
             }
-            if l.connections || l.timeout || l.daemon {
-                return Outcome::err(
-                    "connection listing, timeouts and sync daemons are not available yet",
-                    1,
-                );
+            if l.connections {
+                return Outcome::out(list_conn(&ipvs.connections(ctx.now), &l.format, ctx.names));
+            }
+            if l.timeout {
+                let (tcp, tcpfin, udp) = ipvs.timeouts();
+                return Outcome::out(list_timeout(tcp, tcpfin, udp));
+            }
+            if l.daemon {
+                // One line per running sync daemon; none run here (connection sync is not built yet).
+                return Outcome::default();
             }
             Outcome::out(list_all(ipvs, &l.format, ctx.names, ctx.conn_tab_size))
         }
-        Command::SetTimeout { .. } | Command::StartDaemon(_) | Command::StopDaemon { .. } => {
-            Outcome::err("Operation not supported yet by lvs", 255)
+        Command::SetTimeout { tcp, tcpfin, udp } => table(ipvs.set_timeouts(tcp, tcpfin, udp)),
+        Command::StartDaemon(_) => {
+            Outcome::err("Operation not supported: connection synchronization is not built yet", 255)
         }
+        Command::StopDaemon { .. } => Outcome::err("No daemon is running", 255),
     }
 }
 

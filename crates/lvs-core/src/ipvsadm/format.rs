@@ -347,6 +347,38 @@ pub fn save(ipvs: &Ipvs, numeric: bool, names: &dyn Names) -> String {
     out
 }
 
+/// `ipvsadm -Lc`: the connection entries (`/proc/net/ip_vs_conn` read back by ipvsadm).
+pub fn list_conn(conns: &[crate::conn::ConnInfo], f: &Format, names: &dyn Names) -> String {
+    let mut out = String::from("IPVS connection entries\n");
+    if f.persistent_conn {
+        let _ = writeln!(
+            out,
+            "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} {}",
+            "state", "source", "virtual", "destination", "pe name", "pe_data"
+        );
+    } else {
+        let _ =
+            writeln!(out, "pro expire {:<11} {:<18} {:<18} {}", "state", "source", "virtual", "destination");
+    }
+    for c in conns {
+        // ipvsadm resolves names with the entry's protocol; firewall-mark templates have none.
+        let protocol = Protocol::from_number(c.protocol).unwrap_or(Protocol::Tcp);
+        let secs = c.expires.as_secs();
+        let expire = format!("{:02}:{:02}", secs / 60, secs % 60);
+        let _ = writeln!(
+            out,
+            "{:<3} {:<6} {:<11} {:<18} {:<18} {}",
+            c.protocol_name(),
+            expire,
+            c.state,
+            addrport(c.caddr, c.cport, protocol, f.numeric, names),
+            addrport(c.vaddr, c.vport, protocol, f.numeric, names),
+            addrport(c.daddr, c.dport, protocol, f.numeric, names),
+        );
+    }
+    out
+}
+
 /// `ipvsadm -L --timeout`.
 pub fn list_timeout(tcp: u32, tcpfin: u32, udp: u32) -> String {
     format!("Timeout (tcp tcpfin udp): {tcp} {tcpfin} {udp}\n")

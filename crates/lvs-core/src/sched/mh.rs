@@ -28,6 +28,10 @@ const MH_PORT: u32 = svc_flags::SCHED2;
 pub struct Maglev {
     /// The lookup table; empty until the first rebuild.
     lookup: Vec<Option<DestId>>,
+    /// The list changed since the table was built. The table is a function of the list alone, so
+    /// building it at the next pick gives the kernel's decisions without rebuilding 4093 slots on
+    /// every `-a` of a restore.
+    stale: bool,
 }
 
 /// `ip_vs_mh_hashkey`: hsiphash of the 4 in-memory bytes of `offset + port + addr` (u32 sums).
@@ -120,6 +124,16 @@ impl Maglev {
 
     /// The server in a slot, if it can take the connection; `Err(())` when the slot is empty.
     #[inline]
+    /// The table as the next pick will see it (built now if the list changed).
+    #[cfg(test)]
+    fn table(&mut self, dests: DestList<'_>) -> &[Option<DestId>] {
+        if self.stale {
+            self.stale = false;
+            let _ = self.reassign(dests);
+        }
+        &self.lookup
+    }
+
     fn usable(&self, dests: &DestList<'_>, slot: usize) -> std::result::Result<Option<DestId>, ()> {
         let id = self.lookup.get(slot).copied().flatten().ok_or(())?;
         Ok(dests.get(id).filter(|d| !unavailable(d)).map(|_| id))
@@ -132,16 +146,24 @@ impl Scheduler for Maglev {
     }
 
     fn dests_changed(&mut self, dests: DestList<'_>, change: DestChange) -> Result<()> {
-        let r = self.reassign(dests);
         // Only the bind reports an error; on add/del/edit the kernel ignores it (and the table
-        // stays as it was).
-        match change {
-            DestChange::Init => r,
-            _ => Ok(()),
+        // stays as it was). A failing rebuild must find the table current, so near the size
+        // limit, where the next add can fail, rebuild at once.
+        if change == DestChange::Init || dests.len() >= TAB_SIZE {
+            self.stale = false;
+            let r = self.reassign(dests);
+            return if change == DestChange::Init { r } else { Ok(()) };
         }
+        self.stale = true;
+        Ok(())
     }
 
     fn schedule(&mut self, dests: DestList<'_>, flow: &Flow, ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+        if self.stale {
+            self.stale = false;
+            // Cannot fail: the list is below the table size here.
+            let _ = self.reassign(dests);
+        }
         let port = if ctx.svc_flags & MH_PORT != 0 { flow_port(flow) } else { 0 };
         let fold = addr_fold(&flow.saddr);
         let ihash = hashkey(fold, port, &HASH1, 0) as usize % TAB_SIZE;
@@ -170,8 +192,8 @@ mod tests {
     use crate::dest::Dest;
     use crate::model::DestConfig;
 
-    fn count(s: &Maglev, id: DestId) -> usize {
-        s.lookup.iter().filter(|&&x| x == Some(id)).count()
+    fn count(s: &mut Maglev, fx: &Fixture, id: DestId) -> usize {
+        s.table(fx.list()).iter().filter(|&&x| x == Some(id)).count()
     }
 
     fn from(src: &str, sport: u16) -> Flow {
@@ -185,10 +207,10 @@ mod tests {
         let a = fx.add(&mut s, "10.0.0.1", 1);
         let b = fx.add(&mut s, "10.0.0.2", 2);
         let c = fx.add(&mut s, "10.0.0.3", 3);
-        assert!(s.lookup.iter().all(Option::is_some), "every slot filled");
+        assert!(s.table(fx.list()).iter().all(Option::is_some), "every slot filled");
         for (id, w) in [(a, 1.0), (b, 2.0), (c, 3.0)] {
             let want = TAB_SIZE as f64 * w / 6.0;
-            let got = count(&s, id) as f64;
+            let got = count(&mut s, &fx, id) as f64;
             assert!((got - want).abs() / want < 0.03, "weight {w}: {got} slots, want about {want}");
         }
         // Equal weights share equally (to within the rounding of one turn).
@@ -196,7 +218,7 @@ mod tests {
         let mut s = Maglev::default();
         let ids: Vec<_> = (1..=4).map(|i| fx.add(&mut s, &format!("10.0.1.{i}"), 5)).collect();
         for id in ids {
-            let got = count(&s, id);
+            let got = count(&mut s, &fx, id);
             assert!((1022..=1024).contains(&got), "{got}");
         }
     }
@@ -209,8 +231,11 @@ mod tests {
             let mut s = Maglev::default();
             fx.add(&mut s, "10.0.0.1", w1);
             fx.add(&mut s, "10.0.0.2", w2);
-            let addrs: Vec<String> =
-                s.lookup.iter().map(|x| fx.arena.get(x.unwrap()).unwrap().addr.to_string()).collect();
+            let addrs: Vec<String> = s
+                .table(fx.list())
+                .iter()
+                .map(|x| fx.arena.get(x.unwrap()).unwrap().addr.to_string())
+                .collect();
             addrs
         };
         assert_eq!(build(100, 300), build(1, 3));
@@ -227,11 +252,11 @@ mod tests {
         let mut fx = Fixture::default();
         let mut s = Maglev::default();
         let ids: Vec<_> = (1..=5).map(|i| fx.add(&mut s, &format!("10.0.0.{i}"), 1)).collect();
-        let before = s.lookup.clone();
+        let before = s.table(fx.list()).to_vec();
         let gone = ids[2];
         fx.del(&mut s, gone);
         let mut moved_other = 0;
-        for (old, new) in before.iter().zip(&s.lookup) {
+        for (old, new) in before.iter().zip(s.table(fx.list())) {
             assert_ne!(*new, Some(gone), "the removed server keeps no slot");
             if *old != Some(gone) && old != new {
                 moved_other += 1;
@@ -243,7 +268,7 @@ mod tests {
         assert!(moved_other * 50 < others, "{moved_other} of {others} moved");
         // The removed server's slots are shared out among the survivors.
         for &id in ids.iter().filter(|&&id| id != gone) {
-            assert!(count(&s, id) > 800);
+            assert!(count(&mut s, &fx, id) > 800);
         }
     }
 
@@ -253,16 +278,16 @@ mod tests {
         let mut s = Maglev::default();
         let a = fx.add(&mut s, "10.0.0.1", 1);
         let b = fx.add(&mut s, "10.0.0.2", 1);
-        let before = s.lookup.clone();
+        let before = s.table(fx.list()).to_vec();
         // An edit to weight 0 keeps last_weight, so the table is rebuilt identically.
         fx.edit(&mut s, b, |d| d.weight = 0);
-        assert_eq!(s.lookup, before);
+        assert_eq!(s.table(fx.list()), &before[..]);
         // Find a source whose slot is b's.
         let f = (1..=200u8)
             .map(|i| from(&format!("192.168.0.{i}"), 1))
             .find(|f| {
                 let i = hashkey(addr_fold(&f.saddr), 0, &HASH1, 0) as usize % TAB_SIZE;
-                s.lookup[i] == Some(b)
+                s.table(fx.list())[i] == Some(b)
             })
             .expect("some source maps to b");
         assert_eq!(fx.pick_addr(&mut s, &f), "-");
@@ -272,8 +297,8 @@ mod tests {
         fx.svc_flags = 0;
         // A server *added* with weight 0 gets no slots at all.
         let z = fx.add(&mut s, "10.0.0.3", 0);
-        assert_eq!(count(&s, z), 0);
-        assert_eq!(s.lookup, before);
+        assert_eq!(count(&mut s, &fx, z), 0);
+        assert_eq!(s.table(fx.list()), &before[..]);
         // Nothing usable: fallback gives up after one lap.
         fx.edit(&mut s, a, |d| d.weight = 0);
         fx.svc_flags = MH_FALLBACK;
@@ -291,13 +316,13 @@ mod tests {
         let f = from("172.16.5.9", 1);
         let fold = addr_fold(&f.saddr);
         let ihash = hashkey(fold, 0, &HASH1, 0) as usize % TAB_SIZE;
-        let first = s.lookup[ihash].unwrap();
+        let first = s.table(fx.list())[ihash].unwrap();
         assert_eq!(fx.pick(&mut s, &f), Some(first));
         fx.dest(first).overloaded = true;
         // The kernel's probe sequence, recomputed here: slot of hashkey(addr, port, hash1, ihash+k).
         let want = (0..TAB_SIZE)
             .map(|k| hashkey(fold, 0, &HASH1, ((k + ihash) % TAB_SIZE) as u32) as usize % TAB_SIZE)
-            .map(|slot| s.lookup[slot].unwrap())
+            .map(|slot| s.table(fx.list())[slot].unwrap())
             .find(|&id| id != first)
             .unwrap();
         assert_eq!(fx.pick(&mut s, &f), Some(want));
@@ -321,7 +346,7 @@ mod tests {
         // The slot is that of hsiphash(addr + port).
         let fold = addr_fold(&"1.2.3.4".parse().unwrap());
         let slot = hsiphash_u32(fold + 1005, &HASH1) as usize % TAB_SIZE;
-        let want = fx.arena.get(s.lookup[slot].unwrap()).unwrap().addr.to_string();
+        let want = fx.arena.get(s.table(fx.list())[slot].unwrap()).unwrap().addr.to_string();
         assert_eq!(ported[5], want);
     }
 
@@ -340,8 +365,8 @@ mod tests {
         let a = fx.add(&mut s, "10.0.0.1", 1);
         let b = fx.add(&mut s, "10.0.0.2", 2);
         let c = fx.add(&mut s, "10.0.0.3", 3);
-        assert_eq!((count(&s, a), count(&s, b), count(&s, c)), (682, 1364, 2047));
-        let head: Vec<_> = s.lookup[..8].iter().map(|x| x.unwrap()).collect();
+        assert_eq!((count(&mut s, &fx, a), count(&mut s, &fx, b), count(&mut s, &fx, c)), (682, 1364, 2047));
+        let head: Vec<_> = s.table(fx.list())[..8].iter().map(|x| x.unwrap()).collect();
         assert_eq!(head, [c, b, b, c, c, c, b, c]);
         for (src, slot, want) in [
             ("1.2.3.4", 2197, "10.0.0.2"),
@@ -370,11 +395,11 @@ mod tests {
         // One fewer fits.
         fx.order.remove(0);
         s.dests_changed(fx.list(), DestChange::Init).unwrap();
-        assert!(s.lookup.iter().all(Option::is_some));
+        assert!(s.table(fx.list()).iter().all(Option::is_some));
         // Growing past the size on add is not reported (the kernel ignores it) and keeps the table.
-        let before = s.lookup.clone();
+        let before = s.table(fx.list()).to_vec();
         fx.add(&mut s, "11.0.0.1", 1);
-        assert_eq!(s.lookup, before);
+        assert_eq!(s.table(fx.list()), &before[..]);
     }
 
     #[test]
@@ -385,8 +410,23 @@ mod tests {
         s.dests_changed(fx.list(), DestChange::Init).unwrap();
         assert_eq!(fx.pick_addr(&mut s, &from("1.2.3.4", 1)), "-");
         fx.add(&mut s, "10.0.0.1", 0);
-        assert!(s.lookup.iter().all(Option::is_none));
+        assert!(s.table(fx.list()).iter().all(Option::is_none));
         fx.svc_flags = MH_FALLBACK;
         assert_eq!(fx.pick_addr(&mut s, &from("1.2.3.4", 1)), "-");
+    }
+
+    #[test]
+    fn past_the_table_size_the_last_good_table_stays() {
+        let mut fx = Fixture::default();
+        let mut s = Maglev::default();
+        s.dests_changed(fx.list(), DestChange::Init).unwrap();
+        for i in 0..TAB_SIZE {
+            fx.add(&mut s, &format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255), 1);
+        }
+        let full = s.table(fx.list()).to_vec();
+        assert!(full.iter().all(Option::is_some));
+        // One server too many: the kernel's rebuild fails and the table stays as it was.
+        fx.add(&mut s, "11.0.0.1", 1);
+        assert_eq!(s.table(fx.list()), &full[..]);
     }
 }

@@ -1,0 +1,894 @@
+//! Packet-path tests: expected states, timeouts and counters come from the reference
+//! (/work/shared/reference/ipvs.md §2.2, §2.3, §3.4-3.5, §4.1-4.6, §5.1) as cited per test.
+
+use super::tcp::flags::{ACK, FIN, PSH, RST, SYN};
+use super::*;
+use crate::dest::Dest;
+use crate::model::{DestConfig, Family, FwdMethod, Protocol, ServiceConfig, ServiceKey};
+use crate::sched::Flow;
+use crate::time::Instant;
+use crate::Ipvs;
+use std::net::IpAddr;
+
+const VIP: &str = "10.0.0.100";
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+fn ms(t: u64) -> Instant {
+    Instant::from_millis(t)
+}
+fn secs(t: u64) -> Instant {
+    Instant::from_secs(t)
+}
+
+fn key(proto: Protocol, port: u16) -> ServiceKey {
+    ServiceKey::Addr { protocol: proto, addr: ip(VIP), port }
+}
+
+fn service(ipvs: &mut Ipvs, k: ServiceKey, sched: &str, persistent: Option<u32>) {
+    let mut c = ServiceConfig::new(k);
+    c.scheduler = sched.into();
+    c.persistent = persistent;
+    ipvs.add_service(c).unwrap();
+}
+
+fn server(ipvs: &mut Ipvs, k: &ServiceKey, addr: &str, fwd: FwdMethod) {
+    let mut c = DestConfig::new(ip(addr));
+    c.fwd = fwd;
+    ipvs.add_dest(k, &c).unwrap();
+}
+
+/// Real server address the verdict forwards to.
+fn to(v: InVerdict) -> String {
+    match v {
+        InVerdict::Forward(f) => f.daddr.to_string(),
+        other => panic!("not forwarded: {other:?}"),
+    }
+}
+
+fn dest_of<'a>(ipvs: &'a Ipvs, addr: &str) -> &'a Dest {
+    ipvs.services()
+        .flat_map(|s| s.dest_ids().iter().copied())
+        .filter_map(|id| ipvs.dest(id))
+        .find(|d| d.addr == ip(addr))
+        .expect("server listed")
+}
+
+/// (ActiveConn, InActConn, PersistConn) of a listed server.
+fn counts(ipvs: &Ipvs, addr: &str) -> (u32, u32, u32) {
+    let d = dest_of(ipvs, addr);
+    (d.activeconns, d.inactconns(), d.persistconns)
+}
+
+/// The connection (not template) from client port `cport`.
+fn conn(ipvs: &Ipvs, cport: u16, now: Instant) -> Option<ConnInfo> {
+    ipvs.connections(now).into_iter().find(|c| !c.template && c.cport == cport)
+}
+
+fn templates(ipvs: &Ipvs, now: Instant) -> Vec<ConnInfo> {
+    ipvs.connections(now).into_iter().filter(|c| c.template).collect()
+}
+
+fn state(ipvs: &Ipvs, cport: u16, now: Instant) -> (&'static str, u64) {
+    let c = conn(ipvs, cport, now).expect("connection exists");
+    (c.state, c.expires.as_millis() as u64)
+}
+
+fn tcp_pkt(client: &str, flags: u8) -> PacketMeta {
+    PacketMeta::tcp(sa(client), sa(&format!("{VIP}:80")), flags).with_len(60)
+}
+
+#[test]
+fn dr_tcp_lifecycle_states_timeouts_and_counts() {
+    // §4.3: DR: SYN→SYN_RECV (60 s), ACK→ESTABLISHED (900 s), client FIN→FIN_WAIT (120 s), later
+    // ACKs keep FIN_WAIT. §4.4 (6.12): SYN_RECV and ESTABLISHED are active, FIN_WAIT is not.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    let c = "1.2.3.4:5000";
+    let v = ipvs.process_in(&tcp_pkt(c, SYN), secs(0));
+    let f = *v.forward().unwrap();
+    assert!(f.created);
+    assert_eq!((f.daddr, f.dport, f.fwd), (ip("192.168.1.1"), 80, FwdMethod::Route));
+    assert_eq!(state(&ipvs, 5000, secs(0)), ("SYN_RECV", 60_000));
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (1, 0, 0));
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(1));
+    assert_eq!(state(&ipvs, 5000, secs(1)), ("ESTABLISHED", 900_000));
+    let v = ipvs.process_in(&tcp_pkt(c, ACK | PSH), secs(2));
+    assert!(!v.forward().unwrap().created);
+    assert_eq!(v.forward().unwrap().conn, f.conn);
+    ipvs.process_in(&tcp_pkt(c, FIN | ACK), secs(10));
+    assert_eq!(state(&ipvs, 5000, secs(10)), ("FIN_WAIT", 120_000));
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (0, 1, 0));
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(11));
+    assert_eq!(state(&ipvs, 5000, secs(11)), ("FIN_WAIT", 120_000));
+    // No reply passes through a DR director: replies are not NAT replies.
+    let reply = PacketMeta::tcp(sa("192.168.1.1:80"), sa(c), ACK);
+    assert_eq!(ipvs.process_out(&reply, secs(11)), OutVerdict::Pass);
+    // The timer runs from the last packet: alive at 130.999 s, gone at 131 s.
+    ipvs.advance(ms(130_999));
+    assert!(conn(&ipvs, 5000, ms(130_999)).is_some());
+    ipvs.advance(secs(131));
+    assert!(conn(&ipvs, 5000, secs(131)).is_none());
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (0, 0, 0));
+    // §5.1: one conn, five client packets of 60 bytes each, no outgoing packets.
+    let st = dest_of(&ipvs, "192.168.1.1").stats.counters();
+    assert_eq!((st.conns, st.inpkts, st.inbytes, st.outpkts), (1, 5, 300, 0));
+    assert_eq!(ipvs.service(&k).unwrap().stats.counters().inpkts, 5);
+    assert_eq!(ipvs.stats.counters().conns, 1);
+    ipvs.check_conns();
+}
+
+#[test]
+fn nat_tcp_lifecycle_through_close_wait_and_time_wait() {
+    // §4.3 NAT: SYN→SYN_RECV, SYN+ACK (output)→SYN_RECV, ACK→ESTABLISHED, client FIN→CLOSE_WAIT
+    // (60 s), server FIN→TIME_WAIT (120 s). Output packets are SNATed to the VIP and counted.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    let mut rs = DestConfig::new(ip("192.168.1.1"));
+    rs.fwd = FwdMethod::Masq;
+    rs.port = Some(8080);
+    ipvs.add_dest(&k, &rs).unwrap();
+    let c = "1.2.3.4:5000";
+    let f = *ipvs.process_in(&tcp_pkt(c, SYN), secs(0)).forward().unwrap();
+    assert_eq!((f.dport, f.fwd), (8080, FwdMethod::Masq));
+    let out = |flags| PacketMeta::tcp(sa("192.168.1.1:8080"), sa(c), flags).with_len(52);
+    let v = ipvs.process_out(&out(SYN | ACK), secs(0));
+    assert_eq!(v, OutVerdict::Masq { conn: f.conn.unwrap(), vaddr: ip(VIP), vport: 80 });
+    assert_eq!(state(&ipvs, 5000, secs(0)).0, "SYN_RECV");
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(1));
+    assert_eq!(state(&ipvs, 5000, secs(1)), ("ESTABLISHED", 900_000));
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (1, 0, 0));
+    ipvs.process_in(&tcp_pkt(c, FIN | ACK), secs(2));
+    assert_eq!(state(&ipvs, 5000, secs(2)), ("CLOSE_WAIT", 60_000));
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (0, 1, 0));
+    ipvs.process_out(&out(FIN | ACK), secs(3));
+    assert_eq!(state(&ipvs, 5000, secs(3)), ("TIME_WAIT", 120_000));
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(4));
+    assert_eq!(state(&ipvs, 5000, secs(4)), ("TIME_WAIT", 120_000));
+    // A reply from the wrong port is not this connection's.
+    let wrong = PacketMeta::tcp(sa("192.168.1.1:80"), sa(c), ACK);
+    assert_eq!(ipvs.process_out(&wrong, secs(4)), OutVerdict::Pass);
+    // Side-effect-free reply lookup and related (ICMP) accounting: counters move, state does not.
+    let id = ipvs.lookup_conn_out(&out(ACK)).unwrap();
+    assert_eq!(Some(id), f.conn);
+    assert_eq!(ipvs.lookup_conn_out(&wrong), None);
+    ipvs.count_related(id, Dir::Output, 56);
+    ipvs.count_related(id, Dir::Input, 56);
+    assert_eq!(state(&ipvs, 5000, secs(4)), ("TIME_WAIT", 120_000));
+    let st = dest_of(&ipvs, "192.168.1.1").stats.counters();
+    assert_eq!((st.inpkts, st.outpkts, st.outbytes), (5, 3, 160));
+    assert_eq!(ipvs.stats.counters().outpkts, 3);
+    ipvs.advance(secs(124));
+    assert!(conn(&ipvs, 5000, secs(124)).is_none());
+    ipvs.check_conns();
+}
+
+#[test]
+fn rst_and_flagless_segments_close() {
+    // §4.3: event index rst > syn > fin > ack; no flags → CLOSE (10 s).
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    for (port, flags) in [(1000u16, RST | ACK), (1001, PSH), (1002, 0)] {
+        let c = format!("1.2.3.4:{port}");
+        ipvs.process_in(&tcp_pkt(&c, SYN), secs(0));
+        ipvs.process_in(&tcp_pkt(&c, ACK), secs(0));
+        ipvs.process_in(&tcp_pkt(&c, flags), secs(1));
+        assert_eq!(state(&ipvs, port, secs(1)), ("CLOSE", 10_000), "flags {flags:#x}");
+    }
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (0, 3, 0));
+    ipvs.advance(secs(11));
+    assert!(ipvs.connections(secs(11)).is_empty());
+    ipvs.check_conns();
+}
+
+#[test]
+fn only_syn_creates_tcp_connections_unless_sloppy() {
+    // tcp_conn_schedule: a SYN without RST schedules (SYN+ACK too, for active FTP); anything else
+    // without a connection passes to the local stack; sloppy_tcp schedules any non-RST packet.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    let p = PassReason::NotSchedulable;
+    assert_eq!(ipvs.process_in(&tcp_pkt("1.1.1.1:1", ACK), secs(0)), InVerdict::Pass(p));
+    assert_eq!(ipvs.process_in(&tcp_pkt("1.1.1.1:1", SYN | RST), secs(0)), InVerdict::Pass(p));
+    assert!(ipvs.process_in(&tcp_pkt("1.1.1.1:2", SYN | ACK), secs(0)).forward().is_some());
+    ipvs.sysctl_mut().sloppy_tcp = true;
+    assert!(ipvs.process_in(&tcp_pkt("1.1.1.1:3", ACK), secs(0)).forward().is_some());
+    // sNO + ack → ESTABLISHED (INPUT-ONLY table).
+    assert_eq!(state(&ipvs, 3, secs(0)).0, "ESTABLISHED");
+    assert_eq!(ipvs.process_in(&tcp_pkt("1.1.1.1:4", RST), secs(0)), InVerdict::Pass(p));
+    // No service at all.
+    let other = PacketMeta::tcp(sa("1.1.1.1:5"), sa("10.0.0.99:80"), SYN);
+    assert_eq!(ipvs.process_in(&other, secs(0)), InVerdict::Pass(PassReason::NoService));
+    // Unsupported protocol and mixed families.
+    let icmp = PacketMeta::new(1, sa("1.1.1.1:0"), sa(&format!("{VIP}:0")));
+    assert_eq!(ipvs.process_in(&icmp, secs(0)), InVerdict::Pass(PassReason::UnsupportedProtocol));
+    let mixed = PacketMeta::tcp(sa("[2001:db8::1]:5"), sa(&format!("{VIP}:80")), SYN);
+    assert_eq!(ipvs.process_in(&mixed, secs(0)), InVerdict::Drop(DropReason::Malformed));
+}
+
+#[test]
+fn no_destination_rejects_and_ftp_rules() {
+    // §8.3 ip_vs_leave: no server → ICMP port unreachable; a port-21 service reached for another
+    // port passes instead. §2.1 step 3: TCP to VIP:20 or VIP:>=1024 finds the port-21 service.
+    // ip_vs_schedule: source port 20 is never scheduled.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    assert_eq!(
+        ipvs.process_in(&tcp_pkt("1.1.1.1:1", SYN), secs(0)),
+        InVerdict::Reject(RejectReason::NoDestination)
+    );
+    let ftp = key(Protocol::Tcp, 21);
+    service(&mut ipvs, ftp, "rr", None);
+    let to_port = |p: u16| PacketMeta::tcp(sa("1.1.1.1:3000"), sa(&format!("{VIP}:{p}")), SYN);
+    assert_eq!(ipvs.process_in(&to_port(21), secs(0)), InVerdict::Reject(RejectReason::NoDestination));
+    assert_eq!(ipvs.process_in(&to_port(30000), secs(0)), InVerdict::Pass(PassReason::FtpService));
+    assert_eq!(ipvs.process_in(&to_port(20), secs(0)), InVerdict::Pass(PassReason::FtpService));
+    assert_eq!(ipvs.process_in(&to_port(500), secs(0)), InVerdict::Pass(PassReason::NoService));
+    server(&mut ipvs, &ftp, "192.168.1.5", FwdMethod::Masq);
+    let from20 = PacketMeta::tcp(sa("1.1.1.1:20"), sa(&format!("{VIP}:21")), SYN);
+    assert_eq!(ipvs.process_in(&from20, secs(0)), InVerdict::Pass(PassReason::FtpData));
+    // Scheduler "none" never schedules.
+    let mut c = ServiceConfig::new(key(Protocol::Udp, 53));
+    c.scheduler = "none".into();
+    ipvs.add_service(c).unwrap();
+    server(&mut ipvs, &key(Protocol::Udp, 53), "192.168.1.6", FwdMethod::Route);
+    let dns = PacketMeta::udp(sa("1.1.1.1:999"), sa(&format!("{VIP}:53")));
+    assert_eq!(ipvs.process_in(&dns, secs(0)), InVerdict::Reject(RejectReason::NoDestination));
+}
+
+#[test]
+fn udp_single_state_refresh_and_set_timeouts() {
+    // §4.5: UDP state "UDP", 300 s, refreshed by every packet; never active. §4.3: --set tcp
+    // tcpfin udp changes ESTABLISHED, FIN_WAIT and UDP (0 = unchanged); existing entries keep
+    // their timer until their next packet.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Udp, 53);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Masq);
+    let q = PacketMeta::udp(sa("1.1.1.1:4000"), sa(&format!("{VIP}:53"))).with_len(40);
+    ipvs.process_in(&q, secs(0));
+    assert_eq!(state(&ipvs, 4000, secs(0)), ("UDP", 300_000));
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (0, 1, 0));
+    ipvs.process_in(&q, secs(100));
+    assert_eq!(state(&ipvs, 4000, secs(100)), ("UDP", 300_000));
+    assert_eq!(ipvs.timeouts(), (900, 120, 300));
+    ipvs.set_timeouts(0, 30, 10).unwrap();
+    assert_eq!(ipvs.timeouts(), (900, 30, 10));
+    assert!(ipvs.set_timeouts(MAX_TIMEOUT + 1, 0, 0).is_err());
+    assert_eq!(state(&ipvs, 4000, secs(101)).1, 299_000, "existing timer unchanged");
+    let reply = PacketMeta::udp(sa("192.168.1.1:53"), sa("1.1.1.1:4000"));
+    assert!(matches!(ipvs.process_out(&reply, secs(150)), OutVerdict::Masq { .. }));
+    assert_eq!(state(&ipvs, 4000, secs(150)), ("UDP", 10_000));
+    ipvs.advance(ms(159_999));
+    assert!(conn(&ipvs, 4000, ms(159_999)).is_some());
+    ipvs.advance(secs(160));
+    assert!(conn(&ipvs, 4000, secs(160)).is_none());
+    // The TCP FIN_WAIT timeout follows --set as well.
+    let t = key(Protocol::Tcp, 80);
+    service(&mut ipvs, t, "rr", None);
+    server(&mut ipvs, &t, "192.168.1.2", FwdMethod::Route);
+    ipvs.set_timeouts(1000, 0, 0).unwrap();
+    ipvs.process_in(&tcp_pkt("1.1.1.1:7", SYN), secs(200));
+    ipvs.process_in(&tcp_pkt("1.1.1.1:7", ACK), secs(200));
+    assert_eq!(state(&ipvs, 7, secs(200)), ("ESTABLISHED", 1_000_000));
+    ipvs.process_in(&tcp_pkt("1.1.1.1:7", FIN), secs(201));
+    assert_eq!(state(&ipvs, 7, secs(201)), ("FIN_WAIT", 30_000));
+    ipvs.check_conns();
+}
+
+#[test]
+fn sctp_association_lifecycle_and_scheduling_rules() {
+    // §4.5: SCTP states/timeouts; only ESTABLISHED is active; new associations only on INIT (not
+    // ABORT) unless sloppy_sctp.
+    use super::sctp::chunk::*;
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Sctp, 3868);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Masq);
+    let c = "1.1.1.1:5000";
+    let vip = format!("{VIP}:3868");
+    let inp = |ch| PacketMeta::sctp(sa(c), sa(&vip), ch);
+    let out = |ch| PacketMeta::sctp(sa("192.168.1.1:3868"), sa(c), ch);
+    assert_eq!(ipvs.process_in(&inp(DATA), secs(0)), InVerdict::Pass(PassReason::NotSchedulable));
+    ipvs.process_in(&inp(INIT), secs(0));
+    assert_eq!(state(&ipvs, 5000, secs(0)), ("INIT1", 4_000));
+    ipvs.process_out(&out(INIT_ACK), secs(0));
+    assert_eq!(state(&ipvs, 5000, secs(0)), ("C-SENT", 61_000));
+    ipvs.process_in(&inp(COOKIE_ECHO), secs(0));
+    assert_eq!(state(&ipvs, 5000, secs(0)).0, "C-REPLIED");
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (0, 1, 0));
+    ipvs.process_out(&out(COOKIE_ACK), secs(1));
+    assert_eq!(state(&ipvs, 5000, secs(1)), ("ESTABLISHED", 900_000));
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (1, 0, 0));
+    ipvs.process_in(&inp(DATA), secs(2));
+    ipvs.process_in(&inp(SHUTDOWN), secs(3));
+    assert_eq!(state(&ipvs, 5000, secs(3)).0, "S-RECEIVED");
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (0, 1, 0));
+    ipvs.process_out(&out(SHUTDOWN_ACK), secs(3));
+    assert_eq!(state(&ipvs, 5000, secs(3)).0, "S-ACK-SENT");
+    ipvs.process_in(&inp(SHUTDOWN_COMPLETE), secs(3));
+    assert_eq!(state(&ipvs, 5000, secs(3)), ("CLOSED", 61_000));
+    // conn_reuse_mode 1: an INIT on a CLOSED association starts a new one.
+    let before = ipvs.stats.counters().conns;
+    let v = ipvs.process_in(&inp(INIT), secs(4));
+    assert!(v.forward().unwrap().created);
+    assert_eq!(ipvs.stats.counters().conns, before + 1);
+    assert_eq!(state(&ipvs, 5000, secs(4)).0, "INIT1");
+    // ABORT never creates, even sloppy; sloppy creates on DATA.
+    ipvs.sysctl_mut().sloppy_sctp = true;
+    let other = |ch| PacketMeta::sctp(sa("1.1.1.2:6000"), sa(&vip), ch);
+    assert_eq!(ipvs.process_in(&other(ABORT), secs(5)), InVerdict::Pass(PassReason::NotSchedulable));
+    assert!(ipvs.process_in(&other(HEARTBEAT), secs(5)).forward().is_some());
+    assert_eq!(state(&ipvs, 6000, secs(5)).0, "ESTABLISHED");
+    ipvs.check_conns();
+}
+
+#[test]
+fn persistence_normal_service_template_and_rearm() {
+    // §2.2: template <proto, snet, 0, VIP, vport> → <RS, RS port>; same client → same server while
+    // it lives; its timer restarts with every new connection that uses it; PersistConn counts it;
+    // it becomes ASSURED when a controlled connection reaches ESTABLISHED.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 443);
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let p = |c: &str, f| PacketMeta::tcp(sa(c), sa(&format!("{VIP}:443")), f);
+    let a1 = to(ipvs.process_in(&p("1.1.1.1:1000", SYN), secs(0)));
+    let b = to(ipvs.process_in(&p("2.2.2.2:1000", SYN), secs(0)));
+    assert_ne!(a1, b, "rr alternates between new clients");
+    let a2 = to(ipvs.process_in(&p("1.1.1.1:1001", SYN), secs(100)));
+    assert_eq!(a1, a2, "same client, same server");
+    let t = templates(&ipvs, secs(100));
+    assert_eq!(t.len(), 2);
+    let ta = t.iter().find(|t| t.caddr == ip("1.1.1.1")).unwrap();
+    assert_eq!((ta.protocol_name(), ta.cport, ta.vport, ta.dport, ta.state), ("TCP", 0, 443, 443, "NONE"));
+    assert_eq!(ta.expires.as_secs(), 300, "re-armed by the second connection");
+    assert_eq!(ta.controls, 2);
+    assert_eq!(counts(&ipvs, &a1), (2, 0, 1));
+    ipvs.process_in(&p("1.1.1.1:1001", ACK), secs(101));
+    let ta = templates(&ipvs, secs(101)).into_iter().find(|t| t.caddr == ip("1.1.1.1")).unwrap();
+    assert_eq!(ta.state, "ASSURED");
+    // The SYN_RECV connection (1000) expires at 60 s; the template stays for 300 s after t=100.
+    ipvs.advance(secs(399));
+    assert!(conn(&ipvs, 1000, secs(399)).is_none());
+    let a3 = to(ipvs.process_in(&p("1.1.1.1:1002", SYN), secs(399)));
+    assert_eq!(a1, a3);
+    ipvs.check_conns();
+}
+
+#[test]
+fn template_outlives_its_timeout_while_controlling() {
+    // §2.2: a template whose timer fires while it controls connections is re-armed for 60 s
+    // (expire_later) and afterwards re-armed with 60 s on reuse, not the persistence timeout.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", Some(360));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    ipvs.process_in(&tcp_pkt("1.1.1.1:1000", SYN), secs(0));
+    ipvs.process_in(&tcp_pkt("1.1.1.1:1000", ACK), secs(0));
+    // ESTABLISHED until 900 s; template due at 360 s.
+    ipvs.advance(secs(361));
+    let t = &templates(&ipvs, secs(361))[0];
+    assert_eq!(t.expires.as_secs(), 59, "fired at 360, re-armed to 420");
+    // Reuse at 400 re-arms with 60 s (the timeout expire_later left), not 360.
+    ipvs.process_in(&tcp_pkt("1.1.1.1:1001", SYN), secs(400));
+    assert_eq!(templates(&ipvs, secs(400))[0].expires.as_secs(), 60);
+    // One late call: the SYN_RECV conn dies at 460, the established one at 900; the template is
+    // re-armed at 460, 520, ... and dies at the first firing after 900: 940.
+    ipvs.advance(secs(939));
+    assert_eq!(templates(&ipvs, secs(939)).len(), 1);
+    assert_eq!(ipvs.connections(secs(939)).len(), 1);
+    ipvs.advance(secs(940));
+    assert!(ipvs.connections(secs(940)).is_empty());
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (0, 0, 0));
+    ipvs.check_conns();
+}
+
+#[test]
+fn netmask_groups_clients() {
+    // §2.2: -M 255.255.255.0: the template key is the client's /24.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    let mut c = ServiceConfig::new(k);
+    c.scheduler = "rr".into();
+    c.persistent = Some(600);
+    c.netmask = crate::addr::Netmask::parse("255.255.255.0", false).unwrap();
+    ipvs.add_service(c).unwrap();
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let a = to(ipvs.process_in(&tcp_pkt("10.1.1.1:1000", SYN), secs(0)));
+    let b = to(ipvs.process_in(&tcp_pkt("10.1.1.200:2000", SYN), secs(1)));
+    let other = to(ipvs.process_in(&tcp_pkt("10.1.2.1:3000", SYN), secs(2)));
+    assert_eq!(a, b);
+    assert_ne!(a, other);
+    let t = templates(&ipvs, secs(2));
+    assert_eq!(t.len(), 2);
+    assert!(t.iter().any(|t| t.caddr == ip("10.1.1.0")));
+    assert!(t.iter().any(|t| t.caddr == ip("10.1.2.0")));
+}
+
+#[test]
+fn port_zero_service_one_template_for_all_ports() {
+    // §2.2: port-0 service: template <proto, snet, 0, VIP, 0> → <RS, 0>; the connection's port is
+    // the packet's; §2.1 step 4: found after the exact lookup fails.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 0);
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let p = |port: u16| PacketMeta::tcp(sa("1.1.1.1:1000"), sa(&format!("{VIP}:{port}")), SYN);
+    let f80 = *ipvs.process_in(&p(80), secs(0)).forward().unwrap();
+    let f443 = *ipvs.process_in(&p(443), secs(0)).forward().unwrap();
+    assert_eq!(f80.daddr, f443.daddr);
+    assert_eq!((f80.dport, f443.dport), (80, 443));
+    let t = templates(&ipvs, secs(0));
+    assert_eq!(t.len(), 1);
+    assert_eq!((t[0].vport, t[0].dport, t[0].controls), (0, 0, 2));
+    // Another client goes elsewhere (rr).
+    let q = PacketMeta::tcp(sa("2.2.2.2:1"), sa(&format!("{VIP}:22")), SYN);
+    assert_ne!(ipvs.process_in(&q, secs(0)).forward().unwrap().daddr, f80.daddr);
+}
+
+#[test]
+fn fwmark_service_persistence() {
+    // §2.2: fwmark template <IPPROTO_IP, snet, 0, fwmark-as-address, 0> → <RS, 0>, shown with
+    // protocol IP; §2.1 step 1: fwmark lookup first. The RS port 0 means "the packet's port".
+    let mut ipvs = Ipvs::new();
+    let k = ServiceKey::Fwmark { mark: 1, family: Family::Inet };
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let web = PacketMeta::tcp(sa("1.1.1.1:1000"), sa("10.0.0.1:80"), SYN).with_fwmark(1);
+    let mail = PacketMeta::tcp(sa("1.1.1.1:1001"), sa("10.0.0.2:25"), SYN).with_fwmark(1);
+    let dns = PacketMeta::udp(sa("1.1.1.1:1002"), sa("10.0.0.3:53")).with_fwmark(1);
+    let a = *ipvs.process_in(&web, secs(0)).forward().unwrap();
+    let b = *ipvs.process_in(&mail, secs(0)).forward().unwrap();
+    let c = *ipvs.process_in(&dns, secs(0)).forward().unwrap();
+    assert_eq!((a.daddr, a.dport), (b.daddr, 80));
+    assert_eq!((c.daddr, b.dport, c.dport), (a.daddr, 25, 53));
+    let t = templates(&ipvs, secs(0));
+    assert_eq!(t.len(), 1);
+    assert_eq!((t[0].protocol_name(), t[0].vaddr, t[0].vport, t[0].controls), ("IP", ip("0.0.0.1"), 0, 3));
+    // Without the mark there is no service.
+    let unmarked = PacketMeta::tcp(sa("1.1.1.1:1003"), sa("10.0.0.1:80"), SYN);
+    assert_eq!(ipvs.process_in(&unmarked, secs(0)), InVerdict::Pass(PassReason::NoService));
+}
+
+#[test]
+fn ftp_persistence_covers_data_connections() {
+    // §2.2 FTP: the port-21 template has vport 0 and dport 0 and also serves the client's data
+    // connections, which reach the service through the FTP rule.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 21);
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let p = |c: &str, port: u16| PacketMeta::tcp(sa(c), sa(&format!("{VIP}:{port}")), SYN);
+    let ctl = *ipvs.process_in(&p("1.1.1.1:3000", 21), secs(0)).forward().unwrap();
+    let data = *ipvs.process_in(&p("1.1.1.1:3001", 40000), secs(0)).forward().unwrap();
+    assert_eq!(ctl.daddr, data.daddr);
+    assert_eq!(data.dport, 40000);
+    let t = templates(&ipvs, secs(0));
+    assert_eq!(t.len(), 1);
+    assert_eq!((t[0].vport, t[0].dport), (0, 0));
+}
+
+#[test]
+fn one_packet_udp_schedules_every_datagram() {
+    // §2.3: -o: every UDP datagram is scheduled and counted as a connection, nothing is kept.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Udp, 53);
+    let mut c = ServiceConfig::new(k);
+    c.scheduler = "rr".into();
+    c.one_packet = true;
+    ipvs.add_service(c).unwrap();
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let q = PacketMeta::udp(sa("1.1.1.1:4000"), sa(&format!("{VIP}:53"))).with_len(50);
+    let picks: Vec<String> = (0..4).map(|i| to(ipvs.process_in(&q, secs(i)))).collect();
+    assert_eq!(picks, ["192.168.1.2", "192.168.1.1", "192.168.1.2", "192.168.1.1"]);
+    assert!(ipvs.process_in(&q, secs(5)).forward().unwrap().conn.is_none());
+    assert!(ipvs.connections(secs(5)).is_empty());
+    assert_eq!(ipvs.stats.counters().conns, 5);
+    assert_eq!(ipvs.stats.counters().inbytes, 250);
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (0, 0, 0));
+    // With persistence: the template is kept, the connections are not.
+    let mut c = ServiceConfig::new(k);
+    c.scheduler = "rr".into();
+    c.one_packet = true;
+    c.persistent = Some(60);
+    ipvs.edit_service(c).unwrap();
+    let a = to(ipvs.process_in(&q, secs(10)));
+    let b = to(ipvs.process_in(&q, secs(11)));
+    assert_eq!(a, b);
+    let t = templates(&ipvs, secs(11));
+    assert_eq!((t.len(), t[0].controls, t[0].expires.as_secs()), (1, 0, 60));
+    assert_eq!(ipvs.connections(secs(11)).len(), 1);
+    ipvs.check_conns();
+}
+
+#[test]
+fn thresholds_set_and_clear_overload() {
+    // §3.4 (6.12): OVERLOAD set when totalconns reaches -x, cleared when it falls below -y (or
+    // 3/4 of -x); while set the server gets no new connections; templates do not count.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    let mut a = DestConfig::new(ip("192.168.1.1"));
+    a.u_threshold = 2;
+    ipvs.add_dest(&k, &a).unwrap();
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    // List order: .2 then .1 (newest first): rr picks .2, .1, .2, .1(overloaded → .2) ...
+    let picks: Vec<String> = (0..6)
+        .map(|i| to(ipvs.process_in(&tcp_pkt(&format!("1.1.1.1:{}", 100 + i), SYN), secs(0))))
+        .collect();
+    assert_eq!(
+        picks,
+        ["192.168.1.2", "192.168.1.1", "192.168.1.2", "192.168.1.1", "192.168.1.2", "192.168.1.2"]
+    );
+    assert!(dest_of(&ipvs, "192.168.1.1").overloaded);
+    // Close one of .1's connections (RST → CLOSE, 10 s) and let it expire: 2 → 1 < l (2 - 0) clears.
+    let first = picks.iter().position(|p| p == "192.168.1.1").unwrap() as u16;
+    // SYN_RECV + rst stays SYN_RECV (§4.3 table), so establish it first.
+    ipvs.process_in(&tcp_pkt(&format!("1.1.1.1:{}", 100 + first), ACK), secs(1));
+    ipvs.process_in(&tcp_pkt(&format!("1.1.1.1:{}", 100 + first), RST), secs(1));
+    ipvs.advance(secs(11));
+    assert!(!dest_of(&ipvs, "192.168.1.1").overloaded);
+    assert_eq!(dest_of(&ipvs, "192.168.1.1").totalconns, 1);
+    ipvs.check_conns();
+}
+
+#[test]
+fn deleted_server_without_expire_nodest_conn_drops_packets() {
+    // §3.5: expire_nodest_conn = 0: packets of its connections are dropped silently; the
+    // connections live until their timers; the server stays in the trash while referenced and
+    // 120 s after.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let c = "1.1.1.1:1000";
+    let first = to(ipvs.process_in(&tcp_pkt(c, SYN), secs(0)));
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(0));
+    ipvs.del_dest(&k, ip(&first), None, secs(1)).unwrap();
+    assert_eq!(ipvs.process_in(&tcp_pkt(c, ACK), secs(2)), InVerdict::Drop(DropReason::DestUnavailable));
+    assert_eq!(ipvs.process_in(&tcp_pkt(c, SYN), secs(2)), InVerdict::Drop(DropReason::DestUnavailable));
+    let before = ipvs.stats.counters().inpkts;
+    assert_eq!(before, 2, "dropped packets are not counted");
+    ipvs.advance(secs(500));
+    assert_eq!(ipvs.trash_len(), 1, "still referenced until 900 s");
+    ipvs.advance(secs(900));
+    assert!(ipvs.connections(secs(900)).is_empty());
+    ipvs.advance(secs(1019));
+    assert_eq!(ipvs.trash_len(), 1);
+    ipvs.advance(secs(1020));
+    assert_eq!(ipvs.trash_len(), 0, "freed 120 s after its last reference");
+}
+
+#[test]
+fn deleted_server_with_expire_nodest_conn_expires_connections() {
+    // §3.5: expire_nodest_conn = 1: deleting flushes the server's connections and templates;
+    // a packet of a connection to an unavailable server expires it and is treated as new (a
+    // non-SYN is then not scheduled).
+    let mut ipvs = Ipvs::new();
+    ipvs.sysctl_mut().expire_nodest_conn = true;
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let a = to(ipvs.process_in(&tcp_pkt("1.1.1.1:1000", SYN), secs(0)));
+    let b = to(ipvs.process_in(&tcp_pkt("2.2.2.2:1000", SYN), secs(0)));
+    assert_ne!(a, b);
+    ipvs.del_dest(&k, ip(&a), None, secs(1)).unwrap();
+    let left = ipvs.connections(secs(1));
+    assert_eq!(left.len(), 2, "b's connection and template remain");
+    assert!(left.iter().all(|c| c.daddr == ip(&b)));
+    assert_eq!(ipvs.trash_len(), 1);
+    ipvs.check_conns();
+    // The in-hook path: delete b with the sysctl off (no flush), then turn it on.
+    ipvs.sysctl_mut().expire_nodest_conn = false;
+    ipvs.del_dest(&k, ip(&b), None, secs(2)).unwrap();
+    ipvs.sysctl_mut().expire_nodest_conn = true;
+    assert_eq!(
+        ipvs.process_in(&tcp_pkt("2.2.2.2:1000", ACK), secs(3)),
+        InVerdict::Pass(PassReason::NotSchedulable)
+    );
+    assert!(conn(&ipvs, 1000, secs(3)).is_none());
+    server(&mut ipvs, &k, "192.168.1.3", FwdMethod::Route);
+    // The stale template (server unavailable) fails check_template and is replaced.
+    assert_eq!(to(ipvs.process_in(&tcp_pkt("2.2.2.2:1001", SYN), secs(4))), "192.168.1.3");
+    let t = templates(&ipvs, secs(4));
+    assert!(t.iter().any(|t| t.vport == 0xffff && t.daddr == ip(&b)), "invalidated template kept: {t:?}");
+    assert!(t.iter().any(|t| t.vport == 80 && t.daddr == ip("192.168.1.3")));
+    ipvs.check_conns();
+}
+
+#[test]
+fn weight_zero_and_expire_quiescent_template() {
+    // §3.5: weight 0: existing connections continue, persistence templates keep sending the
+    // client to it unless expire_quiescent_template = 1, which invalidates them.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let a = to(ipvs.process_in(&tcp_pkt("1.1.1.1:1000", SYN), secs(0)));
+    let mut q = DestConfig::new(ip(&a));
+    q.weight = 0;
+    ipvs.edit_dest(&k, &q).unwrap();
+    assert_eq!(to(ipvs.process_in(&tcp_pkt("1.1.1.1:1001", SYN), secs(1))), a);
+    assert_eq!(to(ipvs.process_in(&tcp_pkt("1.1.1.1:1000", ACK), secs(1))), a);
+    ipvs.sysctl_mut().expire_quiescent_template = true;
+    let moved = to(ipvs.process_in(&tcp_pkt("1.1.1.1:1002", SYN), secs(2)));
+    assert_ne!(moved, a);
+    // Old connections still go to the quiesced server.
+    assert_eq!(to(ipvs.process_in(&tcp_pkt("1.1.1.1:1001", ACK), secs(2))), a);
+    let t = templates(&ipvs, secs(2));
+    assert_eq!(t.len(), 2);
+    let old = t.iter().find(|t| t.daddr == ip(&a)).unwrap();
+    assert_eq!((old.vport, old.dport, old.controls), (0xffff, 0xffff, 2));
+    assert_eq!(counts(&ipvs, &a).2, 1, "invalidated template still counted until it expires");
+    ipvs.check_conns();
+}
+
+#[test]
+fn weight_zero_with_expire_nodest_conn_reschedules_syn() {
+    // §3.5: with expire_nodest_conn = 1 a SYN hitting a connection to a weight-0 server expires
+    // it and is rescheduled; without, it stays (ESTABLISHED + syn → ESTABLISHED).
+    let mut ipvs = Ipvs::new();
+    ipvs.sysctl_mut().conn_reuse_mode = 0;
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let c = "1.1.1.1:1000";
+    let a = to(ipvs.process_in(&tcp_pkt(c, SYN), secs(0)));
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(0));
+    let mut q = DestConfig::new(ip(&a));
+    q.weight = 0;
+    ipvs.edit_dest(&k, &q).unwrap();
+    assert_eq!(to(ipvs.process_in(&tcp_pkt(c, SYN), secs(1))), a);
+    assert_eq!(state(&ipvs, 1000, secs(1)).0, "ESTABLISHED");
+    ipvs.sysctl_mut().expire_nodest_conn = true;
+    let v = ipvs.process_in(&tcp_pkt(c, SYN), secs(2));
+    assert!(v.forward().unwrap().created);
+    assert_ne!(to(v), a);
+    assert_eq!(counts(&ipvs, &a), (0, 0, 0));
+    ipvs.check_conns();
+}
+
+#[test]
+fn conn_reuse_mode_reschedules_closing_connections() {
+    // §4.6 conn_reuse_mode: bit 0: a SYN on an uncontrolled TIME_WAIT/CLOSE connection expires it
+    // and schedules anew; bit 1: also FIN_WAIT of non-NAT connections; 0: the entry is reused.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let c = "1.1.1.1:1000";
+    let a = to(ipvs.process_in(&tcp_pkt(c, SYN), secs(0)));
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(0));
+    ipvs.process_in(&tcp_pkt(c, RST), secs(0));
+    assert_eq!(state(&ipvs, 1000, secs(0)).0, "CLOSE");
+    let v = ipvs.process_in(&tcp_pkt(c, SYN), secs(1));
+    assert!(v.forward().unwrap().created);
+    let b = to(v);
+    assert_ne!(a, b, "rescheduled by rr");
+    assert_eq!(ipvs.stats.counters().conns, 2);
+    // FIN_WAIT (DR, NOOUTPUT): only with bit 1.
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(1));
+    ipvs.process_in(&tcp_pkt(c, FIN), secs(2));
+    assert_eq!(state(&ipvs, 1000, secs(2)).0, "FIN_WAIT");
+    assert!(!ipvs.process_in(&tcp_pkt(c, SYN), secs(3)).forward().unwrap().created);
+    assert_eq!(state(&ipvs, 1000, secs(3)).0, "SYN_RECV");
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(3));
+    ipvs.process_in(&tcp_pkt(c, FIN), secs(3));
+    ipvs.sysctl_mut().conn_reuse_mode = 3;
+    assert!(ipvs.process_in(&tcp_pkt(c, SYN), secs(4)).forward().unwrap().created);
+    // Mode 0: a SYN on CLOSE reuses the entry (CLOSE + syn → SYN_RECV), same server.
+    ipvs.sysctl_mut().conn_reuse_mode = 0;
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(5));
+    ipvs.process_in(&tcp_pkt(c, RST), secs(5));
+    assert_eq!(state(&ipvs, 1000, secs(5)).0, "CLOSE");
+    assert!(!ipvs.process_in(&tcp_pkt(c, SYN), secs(6)).forward().unwrap().created);
+    assert_eq!(state(&ipvs, 1000, secs(6)).0, "SYN_RECV");
+    assert_eq!(ipvs.stats.counters().conns, 3);
+    // Controlled (persistent) connections are never rescheduled.
+    ipvs.sysctl_mut().conn_reuse_mode = 1;
+    let mut cfg = ServiceConfig::new(k);
+    cfg.scheduler = "rr".into();
+    cfg.persistent = Some(300);
+    ipvs.edit_service(cfg).unwrap();
+    let p = "2.2.2.2:2000";
+    ipvs.process_in(&tcp_pkt(p, SYN), secs(7));
+    ipvs.process_in(&tcp_pkt(p, ACK), secs(7));
+    ipvs.process_in(&tcp_pkt(p, RST), secs(7));
+    assert_eq!(state(&ipvs, 2000, secs(7)).0, "CLOSE");
+    assert!(!ipvs.process_in(&tcp_pkt(p, SYN), secs(8)).forward().unwrap().created);
+    ipvs.check_conns();
+}
+
+#[test]
+fn entry_limit_refuses_and_counts() {
+    // Our own cap: connections + templates; beyond it the packet is dropped and counted.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    ipvs.set_conn_limit(Some(3));
+    for i in 0..3 {
+        assert!(ipvs.process_in(&tcp_pkt(&format!("1.1.1.1:{i}"), SYN), secs(0)).forward().is_some());
+    }
+    assert_eq!(ipvs.process_in(&tcp_pkt("1.1.1.1:9", SYN), secs(0)), InVerdict::Drop(DropReason::TableFull));
+    let st = ipvs.conn_stats();
+    assert_eq!((st.conns, st.templates, st.refused, st.limit), (3, 0, 1, Some(3)));
+    // Existing connections still work.
+    assert!(ipvs.process_in(&tcp_pkt("1.1.1.1:0", ACK), secs(0)).forward().is_some());
+    // Persistence: a template and its connection are two entries.
+    let pk = key(Protocol::Tcp, 443);
+    service(&mut ipvs, pk, "rr", Some(60));
+    server(&mut ipvs, &pk, "192.168.1.1", FwdMethod::Route);
+    ipvs.set_conn_limit(Some(4));
+    let p = PacketMeta::tcp(sa("3.3.3.3:1"), sa(&format!("{VIP}:443")), SYN);
+    assert_eq!(ipvs.process_in(&p, secs(0)), InVerdict::Drop(DropReason::TableFull));
+    assert_eq!(ipvs.conn_stats().templates, 1, "the template was created, its connection refused");
+    assert_eq!(ipvs.conn_stats().refused, 2);
+    ipvs.set_conn_limit(None);
+    assert!(ipvs.process_in(&p, secs(0)).forward().is_some());
+    let d443 = ipvs.dest(ipvs.service(&pk).unwrap().dest_ids()[0]).unwrap();
+    assert_eq!((d443.persistconns, d443.stats.counters().conns), (1, 1), "refused attempts are not conns");
+    let d80 = ipvs.dest(ipvs.service(&k).unwrap().dest_ids()[0]).unwrap();
+    assert_eq!(d80.stats.counters().conns, 3);
+    ipvs.check_conns();
+}
+
+#[test]
+fn route_flow_creates_like_a_first_packet() {
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Udp, 53);
+    service(&mut ipvs, k, "rr", Some(100));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let flow = Flow { protocol: 17, saddr: ip("5.5.5.5"), sport: 999, daddr: ip(VIP), dport: 53 };
+    let a = ipvs.route_flow(&flow, 0, secs(0)).unwrap();
+    let b = ipvs.route_flow(&Flow { sport: 1000, ..flow }, 0, secs(1)).unwrap();
+    assert_eq!(a.daddr, b.daddr);
+    assert_eq!(ipvs.connections(secs(1)).len(), 3);
+    let none = Flow { dport: 54, ..flow };
+    assert!(ipvs.route_flow(&none, 0, secs(1)).is_none());
+    let t = Flow { protocol: 6, dport: 80, ..flow };
+    assert!(ipvs.route_flow(&t, 0, secs(1)).is_none());
+}
+
+#[test]
+fn ipv6_connections_and_listing() {
+    let mut ipvs = Ipvs::new();
+    let k = ServiceKey::Addr { protocol: Protocol::Tcp, addr: ip("2001:db8::100"), port: 80 };
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "2001:db8::1", FwdMethod::Masq);
+    let c = "[2001:db8:ffff::7]:4444";
+    let syn = PacketMeta::tcp(sa(c), sa("[2001:db8::100]:80"), SYN);
+    let f = *ipvs.process_in(&syn, secs(0)).forward().unwrap();
+    assert_eq!(f.daddr, ip("2001:db8::1"));
+    let out = PacketMeta::tcp(sa("[2001:db8::1]:80"), sa(c), SYN | ACK);
+    assert!(matches!(ipvs.process_out(&out, secs(0)), OutVerdict::Masq { vport: 80, .. }));
+    let list = ipvs.connections(secs(0));
+    assert_eq!(list.len(), 2);
+    let cn = list.iter().find(|c| !c.template).unwrap();
+    assert_eq!(
+        (cn.caddr, cn.cport, cn.vaddr, cn.state),
+        (ip("2001:db8:ffff::7"), 4444, ip("2001:db8::100"), "SYN_RECV")
+    );
+    assert_eq!(ipvs.lookup_conn(&syn), Some(cn.id));
+    assert_eq!(ipvs.connection(cn.id, secs(0)).unwrap().state, "SYN_RECV");
+    ipvs.check_conns();
+}
+
+#[test]
+fn batch_lookups_match_single_lookups() {
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    let pkts: Vec<PacketMeta> =
+        (0..100u16).map(|i| tcp_pkt(&format!("1.1.{}.1:{}", i % 7, 1000 + i), SYN)).collect();
+    for p in pkts.iter().step_by(2) {
+        ipvs.process_in(p, secs(0));
+    }
+    let mut out = vec![None; pkts.len()];
+    ipvs.lookup_conns(&pkts, &mut out);
+    for (p, r) in pkts.iter().zip(&out) {
+        assert_eq!(*r, ipvs.lookup_conn(p));
+    }
+    assert_eq!(out.iter().filter(|r| r.is_some()).count(), 50);
+    let mut verdicts = Vec::new();
+    ipvs.process_in_batch(&pkts, secs(1), &mut verdicts);
+    assert_eq!(verdicts.len(), 100);
+    assert_eq!(ipvs.conn_stats().conns, 100);
+}
+
+#[test]
+fn random_traffic_keeps_counters_consistent() {
+    // Mixed TCP/UDP/SCTP traffic over persistent and plain services, deletions and timer runs;
+    // after each step every server's active/total/persist counts and references must equal what
+    // the table holds.
+    use crate::rng::Rng;
+    let mut rng = Rng::new(77);
+    let mut ipvs = Ipvs::new();
+    ipvs.set_conn_hash_seed(1234);
+    let specs = [
+        (Protocol::Tcp, 80, None),
+        (Protocol::Udp, 53, Some(30)),
+        (Protocol::Sctp, 9, None),
+        (Protocol::Tcp, 0, Some(20)),
+    ];
+    for (proto, port, pers) in specs {
+        let k = key(proto, port);
+        service(&mut ipvs, k, "rr", pers);
+        for h in 1..=3 {
+            let fwd = if h == 2 { FwdMethod::Masq } else { FwdMethod::Route };
+            server(&mut ipvs, &k, &format!("192.168.{port}.{h}"), fwd);
+        }
+    }
+    ipvs.sysctl_mut().expire_nodest_conn = true;
+    let mut now = 0u64;
+    for step in 0..3000 {
+        now += rng.below(3000) as u64;
+        let (proto, port, _) = specs[rng.below(4) as usize];
+        let dport = if port == 0 { 1 + rng.below(3) as u16 } else { port };
+        let client = format!("1.1.1.{}:{}", rng.below(5), 1000 + rng.below(20));
+        let vip = format!("{VIP}:{dport}");
+        let mut pkt = match proto {
+            Protocol::Tcp => {
+                PacketMeta::tcp(sa(&client), sa(&vip), [SYN, ACK, FIN | ACK, RST, PSH][rng.below(5) as usize])
+            }
+            Protocol::Udp => PacketMeta::udp(sa(&client), sa(&vip)),
+            Protocol::Sctp => PacketMeta::sctp(sa(&client), sa(&vip), rng.below(16) as u8),
+        };
+        pkt.len = 100;
+        if let InVerdict::Forward(f) = ipvs.process_in(&pkt, ms(now)) {
+            if rng.below(2) == 0 {
+                let mut r = pkt.reply();
+                r.saddr = f.daddr;
+                r.sport = f.dport;
+                ipvs.process_out(&r, ms(now));
+            }
+        }
+        match rng.below(200) {
+            0 => {
+                let k = key(specs[0].0, specs[0].1);
+                let _ = ipvs.del_dest(&k, ip("192.168.80.1"), None, ms(now));
+                if rng.below(2) == 0 {
+                    server(&mut ipvs, &k, "192.168.80.1", FwdMethod::Route);
+                }
+            }
+            1 => ipvs.advance(ms(now)),
+            2 => ipvs.sysctl_mut().expire_nodest_conn ^= true,
+            _ => {}
+        }
+        if step % 100 == 0 {
+            ipvs.advance(ms(now));
+            ipvs.check_conns();
+        }
+    }
+    ipvs.advance(ms(now + 10_000_000));
+    assert!(ipvs.connections(ms(now + 10_000_000)).is_empty());
+    ipvs.check_conns();
+    let mem = ipvs.conn_memory();
+    assert_eq!(mem.entries, 0);
+}
