@@ -353,12 +353,11 @@ pub fn list_conn(conns: &[crate::conn::ConnInfo], f: &Format, names: &dyn Names)
     if f.persistent_conn {
         let _ = writeln!(
             out,
-            "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} {}",
-            "state", "source", "virtual", "destination", "pe name", "pe_data"
+            "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} pe_data",
+            "state", "source", "virtual", "destination", "pe name"
         );
     } else {
-        let _ =
-            writeln!(out, "pro expire {:<11} {:<18} {:<18} {}", "state", "source", "virtual", "destination");
+        let _ = writeln!(out, "pro expire {:<11} {:<18} {:<18} destination", "state", "source", "virtual");
     }
     for c in conns {
         // ipvsadm resolves names with the entry's protocol; firewall-mark templates have none.
