@@ -2,12 +2,12 @@
 
 use crate::error::{invalid, to_js, Result};
 use lvs_core::addr::{HostPort, Netmask, SocketText};
+use lvs_core::conn::{ConnInfo, Forward};
 use lvs_core::dest::Dest;
 use lvs_core::model::{
     sched_flag_names, sched_flags_from_names, DestConfig, Family, FwdMethod, Protocol, ServiceConfig,
     ServiceKey, TunnelConfig, TunnelCsum, TunnelType, DEFAULT_PERSISTENT_TIMEOUT,
 };
-use lvs_core::conn::{ConnInfo, Forward};
 use lvs_core::sched::Flow;
 use lvs_core::stats::Stats;
 use napi::bindgen_prelude::BigInt;
@@ -461,7 +461,11 @@ pub struct RouteInfo {
 
 /// The routing decision as JS sees it.
 pub fn route_info(f: &Forward) -> RouteInfo {
-    RouteInfo { server: SocketText(f.daddr, f.dport).to_string(), method: method_name(f.fwd).into(), created: f.created }
+    RouteInfo {
+        server: SocketText(f.daddr, f.dport).to_string(),
+        method: method_name(f.fwd).into(),
+        created: f.created,
+    }
 }
 
 /// A connection or persistence template, as `ipvsadm -Lc` shows it.

@@ -1,8 +1,8 @@
 //! `NativeDirector`: the in-memory director behind the SDK's `Director`.
 
 use crate::convert::{
-    connection_info, route_info, server_info, service_info, ConnectionInfo, FlowQuery, RouteInfo, ServerSpec, ServiceInfo,
-    ServiceRef, ServiceSpec, TimeoutsInfo,
+    connection_info, route_info, server_info, service_info, ConnectionInfo, FlowQuery, RouteInfo, ServerSpec,
+    ServiceInfo, ServiceRef, ServiceSpec, TimeoutsInfo,
 };
 use crate::error::{guard, invalid, to_js, Result};
 use crate::names::FileNames;
