@@ -10,6 +10,9 @@
 //!   `lvs_core::sched::SCHEDULER_NAMES` at 10, 100 and 1000 real servers.
 //! * `conn-memory [N]`: bytes per entry from the structures' allocated capacities at N (default
 //!   10M) NAT connections, plus the process RSS, insert rate and bulk expiry rate.
+//! * `engine-nat [N...]` / `engine-dr [N...]`: the whole frame path of `lvs_core::engine::Engine`
+//!   (Ethernet frame in, rewritten frame out into a reused `TxBatch`) for NAT and direct routing:
+//!   new connections (SYN) and established flows (ACK, random order) at N flows (default 1k and 1M).
 //! * `all`: everything above with the defaults.
 // The harness reports on stdout.
 #![allow(clippy::print_stdout)]
@@ -18,6 +21,7 @@ use lvs_core::conn::tcp::flags::{ACK, SYN};
 use lvs_core::conn::{ConnId, InVerdict, PacketMeta};
 use lvs_core::model::{DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey};
 use lvs_core::time::Instant as Clock;
+use lvs_core::wire::EthernetAddress;
 use lvs_core::Ipvs;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -269,6 +273,130 @@ fn conn_memory(n: usize) {
     println!();
 }
 
+/// The engine bench's director: eth0 10.255.0.2/16 towards the clients (default route via
+/// 10.255.0.254), eth1 192.168.0.254/24 with the 10 real servers of `director`, all neighbours known.
+fn engine_for(fwd: FwdMethod) -> lvs_core::engine::Engine {
+    use lvs_core::engine::{Engine, EngineConfig, Interface, Route};
+    let mut ipvs = Ipvs::new();
+    let mut cfg = ServiceConfig::new(service_key());
+    cfg.scheduler = "rr".to_owned();
+    ipvs.add_service(cfg).expect("service");
+    let rs = |i: u32| IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1 + i as u8));
+    for i in 0..10 {
+        let mut d = DestConfig::new(rs(i));
+        d.fwd = fwd;
+        d.port = if fwd == FwdMethod::Masq { Some(8080) } else { None };
+        ipvs.add_dest(&service_key(), &d).expect("server");
+    }
+    let ip = |s: &str| s.parse::<IpAddr>().expect("address");
+    let cfg = EngineConfig {
+        interfaces: vec![
+            Interface::new(1, "eth0", ENGINE_MAC0, 1500).with_addr(ip("10.255.0.2"), 16),
+            Interface::new(2, "eth1", EthernetAddress([2, 0, 0, 0, 1, 1]), 1500)
+                .with_addr(ip("192.168.0.254"), 24),
+        ],
+        routes: vec![Route::new("0.0.0.0/0".parse().expect("prefix"), Some(ip("10.255.0.254")), 1)],
+        ..EngineConfig::default()
+    };
+    let mut e = Engine::new(cfg, ipvs).expect("engine");
+    let mut sink = Vec::new();
+    e.add_neighbour(1, ip("10.255.0.254"), ENGINE_ROUTER, Clock::ZERO, &mut sink);
+    for i in 0..10 {
+        e.add_neighbour(2, rs(i), EthernetAddress([2, 0, 0, 0, 2, i as u8]), Clock::ZERO, &mut sink);
+    }
+    e
+}
+
+const ENGINE_MAC0: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+const ENGINE_ROUTER: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0xfe]);
+
+/// The client frame of flow `i`: Ethernet + IPv4 + TCP with `flags` and 64 bytes of payload.
+fn tcp_frame(i: usize, flags: u8) -> Vec<u8> {
+    use lvs_core::wire::{
+        ChecksumCapabilities, EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr,
+        TcpFlags, TcpPacket, TcpRepr,
+    };
+    let (saddr, sport) = client(i);
+    let IpAddr::V4(src) = saddr else { unreachable!("IPv4 clients") };
+    let payload = [0x42u8; 64];
+    let tcp = TcpRepr {
+        src_port: sport,
+        dst_port: 80,
+        seq_number: 1,
+        ack_number: 1,
+        flags: TcpFlags(flags as u16),
+        window_len: 65535,
+        urgent_at: 0,
+        options: &[],
+        payload: &payload,
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: VIP,
+        protocol: IpProtocol::Tcp,
+        payload_len: tcp.buffer_len(),
+        ttl: 64,
+        tos: 0,
+        ident: i as u16,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+    };
+    let mut f = vec![0u8; 34 + tcp.buffer_len()];
+    EthernetRepr { src_addr: ENGINE_ROUTER, dst_addr: ENGINE_MAC0, ethertype: EtherType::Ipv4, vlan: None }
+        .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    let caps = ChecksumCapabilities::default();
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut f[14..34]), &caps);
+    tcp.emit(&mut TcpPacket::new_unchecked(&mut f[34..]), &saddr, &IpAddr::V4(VIP), &caps);
+    f
+}
+
+fn engine_path(fwd: FwdMethod, sizes: &[usize]) {
+    use lvs_core::engine::{Outcome, TxBatch};
+    let name = if fwd == FwdMethod::Masq { "nat" } else { "dr" };
+    println!("## engine-{name}: `Engine::process`, frame in -> frame out, median (p90) ns per packet\n");
+    println!("| flows | new connection (SYN) | established (ACK, random order) | hot (16 flows) |");
+    println!("|---:|---:|---:|---:|");
+    for &n in sizes {
+        let mut e = engine_for(fwd);
+        let mut out = TxBatch::new();
+        let mut process = |frames: &[Vec<u8>]| {
+            out.clear();
+            let mut sent = 0u64;
+            for f in frames {
+                sent += (e.process(1, f, Clock::ZERO, &mut out) == Outcome::Forwarded) as u64;
+            }
+            assert_eq!(sent, frames.len() as u64, "every packet forwarded");
+            sent
+        };
+        let mut next = 0;
+        let syn = measure(
+            n.div_ceil(BATCH),
+            |b| {
+                while b.len() < BATCH && next < n {
+                    b.push(tcp_frame(next, SYN));
+                    next += 1;
+                }
+            },
+            &mut process,
+        );
+        let mut rng = Rand(0x9e37_79b9_7f4a_7c15);
+        let est = measure(200, |b| b.extend((0..BATCH).map(|_| tcp_frame(rng.below(n), ACK))), &mut process);
+        let hot = measure(200, |b| b.extend((0..BATCH).map(|i| tcp_frame(i % 16, ACK))), &mut process);
+        println!(
+            "| {} | {:.0} ({:.0}) | {:.0} ({:.0}) | {:.0} ({:.0}) |",
+            human(n),
+            syn.median,
+            syn.p90,
+            est.median,
+            est.p90,
+            hot.median,
+            hot.p90
+        );
+    }
+    println!();
+}
+
 fn human(n: usize) -> String {
     if n % 1_000_000 == 0 {
         format!("{}M", n / 1_000_000)
@@ -291,13 +419,23 @@ fn main() {
         "conn-lookup" => conn_lookup(if rest.is_empty() { &[1_000_000, 10_000_000] } else { &rest }),
         "conn-new" => conn_new(),
         "conn-memory" => conn_memory(rest.first().copied().unwrap_or(10_000_000)),
+        "engine-nat" => {
+            engine_path(FwdMethod::Masq, if rest.is_empty() { &[1000, 1_000_000] } else { &rest })
+        }
+        "engine-dr" => {
+            engine_path(FwdMethod::Route, if rest.is_empty() { &[1000, 1_000_000] } else { &rest })
+        }
         "all" => {
             conn_lookup(&[1_000_000, 10_000_000]);
             conn_new();
             conn_memory(10_000_000);
+            engine_path(FwdMethod::Masq, &[1000, 1_000_000]);
+            engine_path(FwdMethod::Route, &[1000, 1_000_000]);
         }
         _ => {
-            println!("usage: lvs-benches <conn-lookup [N...] | conn-new | conn-memory [N] | all>");
+            println!(
+                "usage: lvs-benches <conn-lookup [N...] | conn-new | conn-memory [N] | engine-nat [N...] | engine-dr [N...] | all>"
+            );
         }
     }
 }

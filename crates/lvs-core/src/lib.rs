@@ -8,6 +8,7 @@
 pub mod addr;
 pub mod conn;
 pub mod dest;
+pub mod engine;
 pub mod error;
 pub mod ipvs;
 pub mod ipvsadm;

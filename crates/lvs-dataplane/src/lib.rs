@@ -9,14 +9,18 @@
 //! * [`MemIo`] — an in-memory implementation of the same [`FrameIo`] trait,
 //!   so the packet path can run against queues of `Vec<u8>` in unit tests.
 //!
-//! `unsafe` is confined to [`ffi`] layout checks and the ring module; every
-//! block states its invariant in a `SAFETY` comment.
+//! `unsafe` is confined to [`ffi`] layout checks, the ring module and the
+//! interface discovery in [`iface`]; every block states its invariant in a
+//! `SAFETY` comment. [`runtime`] runs the packet engine over the rings.
 
 #[cfg(target_os = "linux")]
 pub mod ffi;
+pub mod iface;
 mod mem;
 #[cfg(target_os = "linux")]
 mod ring;
+#[cfg(target_os = "linux")]
+pub mod runtime;
 
 use std::io;
 

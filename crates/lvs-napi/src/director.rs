@@ -1,41 +1,43 @@
-//! `NativeDirector`: the in-memory director behind the SDK's `Director`.
+//! `NativeDirector`: the director behind the SDK's `Director`. The packet engine owns the virtual
+//! server table; with real interfaces, worker threads run it over AF_PACKET rings.
 
 use crate::convert::{
     connection_info, route_info, server_info, service_info, ConnectionInfo, FlowQuery, RouteInfo, ServerSpec,
     ServiceInfo, ServiceRef, ServiceSpec, TimeoutsInfo,
 };
+use crate::engine_config::{
+    engine_config, mark_rules, routes, virtual_interfaces, MarkRuleSpec, RouteSpec, VirtualInterface,
+};
 use crate::error::{guard, invalid, to_js, Result};
 use crate::names::FileNames;
 use lvs_core::addr::HostPort;
+use lvs_core::engine::{Engine, EngineConfig, TxFrame};
 use lvs_core::ipvsadm;
 use lvs_core::time::Instant;
 use lvs_core::Ipvs;
+use lvs_dataplane::runtime::{Runtime, RuntimeOptions};
+use napi::bindgen_prelude::{BigInt, Buffer};
 use napi_derive::napi;
-use std::sync::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Where the director's time comes from.
 #[derive(Debug)]
 enum Clock {
     /// Monotonic time since the director was opened.
     System(std::time::Instant),
-    /// Moved only by `advanceTime`.
-    Manual(u64),
+    /// Moved only by `advanceTime` (milliseconds).
+    Manual(AtomicU64),
 }
 
 impl Clock {
     fn now(&self) -> Instant {
         match self {
             Clock::System(start) => Instant::from_millis(start.elapsed().as_millis() as u64),
-            Clock::Manual(ms) => Instant::from_millis(*ms),
+            Clock::Manual(ms) => Instant::from_millis(ms.load(Ordering::Acquire)),
         }
     }
-}
-
-#[derive(Debug)]
-struct State {
-    ipvs: Ipvs,
-    clock: Clock,
-    names: Option<FileNames>,
 }
 
 /// The size `ipvsadm -L` reports for the connection table (Linux's default, 1 << 12).
@@ -60,75 +62,154 @@ pub struct NativeDirectorOptions {
     /// `'system'` (default) or `'manual'`.
     #[napi(ts_type = "'system' | 'manual'")]
     pub clock: Option<String>,
+    /// Real interfaces to balance on (names), or virtual ones for `inject`.
+    #[napi(ts_type = "string[] | VirtualInterface[]")]
+    pub interfaces: Option<napi::Either<Vec<String>, Vec<VirtualInterface>>>,
+    /// Extra routes (real interfaces also get the kernel's).
+    pub routes: Option<Vec<RouteSpec>>,
+    /// Firewall-mark rules.
+    pub mark_rules: Option<Vec<MarkRuleSpec>>,
+    /// Worker threads for real interfaces (default 1).
+    pub workers: Option<u32>,
 }
 
-/// An in-memory director: the virtual server table with its clock.
+/// A frame the packet path produced.
+#[napi(object)]
+pub struct OutFrame {
+    /// Interface name it leaves on.
+    pub interface: String,
+    /// True when handed to the host stack rather than sent.
+    pub to_host: bool,
+    /// The Ethernet frame.
+    pub data: Buffer,
+}
+
+impl std::fmt::Debug for OutFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutFrame").field("interface", &self.interface).field("len", &self.data.len()).finish()
+    }
+}
+
+/// An in-memory or packet-forwarding director.
 #[napi]
 #[derive(Debug)]
 pub struct NativeDirector {
-    state: Mutex<State>,
+    engine: Arc<Mutex<Engine>>,
+    clock: Arc<Clock>,
+    names: Mutex<Option<FileNames>>,
+    runtime: Mutex<Option<Runtime>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock (a panic was caught mid-call) is taken over as it is.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl NativeDirector {
-    /// Locks the state; a poisoned lock (a panic was caught mid-call) is taken over as it is.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Runs `f` on the engine after the table's timers due by now (connection expiry, estimator,
+    /// trash). Neighbour timers belong to the workers, which can send what they produce.
+    fn with<T>(&self, f: impl FnOnce(&mut Engine, Instant) -> Result<T>) -> Result<T> {
+        guard(|| {
+            let now = self.clock.now();
+            let mut e = lock(&self.engine);
+            e.ipvs_mut().advance(now);
+            e.ipvs_mut().estimate(now);
+            f(&mut e, now)
+        })
     }
 
-    /// Runs `f` on the state after every timer due by now (connection expiry, estimator, trash).
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
-        guard(|| {
-            let mut st = self.lock();
-            let now = st.clock.now();
-            st.ipvs.advance(now);
-            st.ipvs.estimate(now);
-            f(&mut st)
-        })
+    fn config(options: &NativeDirectorOptions) -> Result<(EngineConfig, Vec<String>)> {
+        let (interfaces, real) = match &options.interfaces {
+            None => (Vec::new(), Vec::new()),
+            Some(napi::Either::A(names)) => {
+                let ifs = names
+                    .iter()
+                    .map(|n| {
+                        lvs_dataplane::iface::interface(n)
+                            .map_err(|e| napi::Error::new("ENODEV".to_owned(), e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                (ifs, names.clone())
+            }
+            Some(napi::Either::B(list)) => (virtual_interfaces(list)?, Vec::new()),
+        };
+        let mut rts = routes(options.routes.as_deref().unwrap_or_default(), &interfaces)?;
+        if !real.is_empty() {
+            rts.extend(lvs_dataplane::iface::routes(&interfaces).map_err(|e| invalid(e.to_string()))?);
+        }
+        let marks = mark_rules(options.mark_rules.as_deref().unwrap_or_default())?;
+        Ok((engine_config(interfaces, rts, marks), real))
     }
 }
 
 #[napi]
 impl NativeDirector {
-    /// Opens an in-memory director.
+    /// Opens a director; with real interfaces it starts forwarding at once.
     #[napi(constructor)]
     pub fn new(options: Option<NativeDirectorOptions>) -> Result<Self> {
-        let clock = match options.and_then(|o| o.clock).as_deref() {
-            None | Some("system") => Clock::System(std::time::Instant::now()),
-            Some("manual") => Clock::Manual(0),
-            Some(other) => {
-                return Err(invalid(format!("unknown clock `{other}' (expected system or manual)")))
+        guard(|| {
+            let options = options.unwrap_or(NativeDirectorOptions {
+                clock: None,
+                interfaces: None,
+                routes: None,
+                mark_rules: None,
+                workers: None,
+            });
+            let clock = match options.clock.as_deref() {
+                None | Some("system") => Clock::System(std::time::Instant::now()),
+                Some("manual") => Clock::Manual(AtomicU64::new(0)),
+                Some(other) => {
+                    return Err(invalid(format!("unknown clock `{other}' (expected system or manual)")))
+                }
+            };
+            let (cfg, real) = Self::config(&options)?;
+            if !real.is_empty() && matches!(clock, Clock::Manual(_)) {
+                return Err(invalid("a director on real interfaces runs on the system clock"));
             }
-        };
-        Ok(NativeDirector { state: Mutex::new(State { ipvs: Ipvs::new(), clock, names: None }) })
+            let engine = Arc::new(Mutex::new(Engine::new(cfg, Ipvs::new()).map_err(to_js)?));
+            let clock = Arc::new(clock);
+            let runtime = if real.is_empty() {
+                None
+            } else {
+                let c = clock.clone();
+                let opts = RuntimeOptions {
+                    interfaces: real,
+                    workers: options.workers.unwrap_or(1).clamp(1, 64) as usize,
+                    ..RuntimeOptions::default()
+                };
+                Some(Runtime::start(engine.clone(), Arc::new(move || c.now()), &opts).map_err(|e| {
+                    let code =
+                        if e.kind() == std::io::ErrorKind::PermissionDenied { "EPERM" } else { "ENODEV" };
+                    napi::Error::new(code.to_owned(), e.to_string())
+                })?)
+            };
+            Ok(NativeDirector { engine, clock, names: Mutex::new(None), runtime: Mutex::new(runtime) })
+        })
     }
 
     /// `-A`.
     #[napi]
     pub fn add_service(&self, spec: ServiceSpec) -> Result<()> {
-        self.with(|st| st.ipvs.add_service(spec.config()?).map_err(to_js))
+        self.with(|e, _| e.ipvs_mut().add_service(spec.config()?).map_err(to_js))
     }
 
     /// `-E`.
     #[napi]
     pub fn edit_service(&self, spec: ServiceSpec) -> Result<()> {
-        self.with(|st| st.ipvs.edit_service(spec.config()?).map_err(to_js))
+        self.with(|e, _| e.ipvs_mut().edit_service(spec.config()?).map_err(to_js))
     }
 
     /// `-D`.
     #[napi]
     pub fn delete_service(&self, service: ServiceRef) -> Result<()> {
-        self.with(|st| {
-            let now = st.clock.now();
-            st.ipvs.del_service(&service.key()?, now).map_err(to_js)
-        })
+        self.with(|e, now| e.ipvs_mut().del_service(&service.key()?, now).map_err(to_js))
     }
 
     /// `-C`.
     #[napi]
     pub fn clear(&self) -> Result<()> {
-        self.with(|st| {
-            let now = st.clock.now();
-            st.ipvs.clear(now);
+        self.with(|e, now| {
+            e.ipvs_mut().clear(now);
             Ok(())
         })
     }
@@ -136,39 +217,38 @@ impl NativeDirector {
     /// `-a`.
     #[napi]
     pub fn add_server(&self, service: ServiceRef, spec: ServerSpec) -> Result<()> {
-        self.with(|st| st.ipvs.add_dest(&service.key()?, &spec.config()?).map_err(to_js))
+        self.with(|e, _| e.ipvs_mut().add_dest(&service.key()?, &spec.config()?).map_err(to_js))
     }
 
     /// `-e`.
     #[napi]
     pub fn edit_server(&self, service: ServiceRef, spec: ServerSpec) -> Result<()> {
-        self.with(|st| st.ipvs.edit_dest(&service.key()?, &spec.config()?).map_err(to_js))
+        self.with(|e, _| e.ipvs_mut().edit_dest(&service.key()?, &spec.config()?).map_err(to_js))
     }
 
     /// `-d`.
     #[napi]
     pub fn delete_server(&self, service: ServiceRef, address: String) -> Result<()> {
-        self.with(|st| {
-            let now = st.clock.now();
+        self.with(|e, now| {
             let hp = HostPort::parse(&address).map_err(to_js)?;
-            st.ipvs.del_dest(&service.key()?, hp.addr, hp.port, now).map_err(to_js)
+            e.ipvs_mut().del_dest(&service.key()?, hp.addr, hp.port, now).map_err(to_js)
         })
     }
 
     /// `-Z`.
     #[napi]
     pub fn zero(&self, service: Option<ServiceRef>) -> Result<()> {
-        self.with(|st| {
+        self.with(|e, _| {
             let key = service.map(|s| s.key()).transpose()?;
-            st.ipvs.zero(key.as_ref()).map_err(to_js)
+            e.ipvs_mut().zero(key.as_ref()).map_err(to_js)
         })
     }
 
     /// `-L`: services and servers in ipvsadm's order.
     #[napi]
     pub fn list(&self) -> Result<Vec<ServiceInfo>> {
-        self.with(|st| {
-            let ipvs = &st.ipvs;
+        self.with(|e, _| {
+            let ipvs = e.ipvs();
             Ok(ipvs
                 .sorted_services()
                 .into_iter()
@@ -183,17 +263,18 @@ impl NativeDirector {
     /// Runs one ipvsadm command line (`args` without the program name; `stdin` feeds `-R`).
     #[napi]
     pub fn exec(&self, program: String, args: Vec<String>, stdin: Option<String>) -> Result<ExecResult> {
-        self.with(|st| {
+        self.with(|e, now| {
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-            let names = st.names.get_or_insert_with(FileNames::load);
+            let mut names = lock(&self.names);
+            let names = names.get_or_insert_with(FileNames::load);
             let ctx = ipvsadm::Context {
                 program: &program,
-                now: st.clock.now(),
+                now,
                 names: &*names,
                 conn_tab_size: CONN_TAB_SIZE,
                 stdin: stdin.as_deref(),
             };
-            let o = ipvsadm::run(&mut st.ipvs, &argv, &ctx);
+            let o = ipvsadm::run(e.ipvs_mut(), &argv, &ctx);
             Ok(ExecResult { stdout: o.stdout, stderr: o.stderr, status: o.status })
         })
     }
@@ -201,21 +282,21 @@ impl NativeDirector {
     /// `ipvsadm -S -n`.
     #[napi]
     pub fn save(&self) -> Result<String> {
-        self.with(|st| Ok(ipvsadm::save(&st.ipvs, true, &ipvsadm::NoNames)))
+        self.with(|e, _| Ok(ipvsadm::save(e.ipvs(), true, &ipvsadm::NoNames)))
     }
 
     /// `ipvsadm -R`, atomically: on any bad line nothing changes and the error names the line.
     #[napi]
     pub fn restore(&self, text: String) -> Result<()> {
-        self.with(|st| {
+        self.with(|e, now| {
             let ctx = ipvsadm::Context {
                 program: "ipvsadm",
-                now: st.clock.now(),
+                now,
                 names: &ipvsadm::NoNames,
                 conn_tab_size: CONN_TAB_SIZE,
                 stdin: None,
             };
-            ipvsadm::restore(&mut st.ipvs, &text, &ctx).map_err(|e| invalid(e.to_string()))
+            ipvsadm::restore(e.ipvs_mut(), &text, &ctx).map_err(|err| invalid(err.to_string()))
         })
     }
 
@@ -223,41 +304,83 @@ impl NativeDirector {
     /// creating the connection and persistence template as that packet would.
     #[napi]
     pub fn route_flow(&self, query: FlowQuery) -> Result<Option<RouteInfo>> {
-        self.with(|st| {
+        self.with(|e, now| {
             let (flow, fwmark) = query.flow()?;
-            let now = st.clock.now();
-            Ok(st.ipvs.route_flow(&flow, fwmark, now).map(|f| route_info(&f)))
+            Ok(e.ipvs_mut().route_flow(&flow, fwmark, now).map(|f| route_info(&f)))
         })
     }
 
     /// `ipvsadm -Lc`: connections and persistence templates.
     #[napi]
     pub fn connections(&self) -> Result<Vec<ConnectionInfo>> {
-        self.with(|st| {
-            let now = st.clock.now();
-            Ok(st.ipvs.connections(now).iter().map(connection_info).collect())
-        })
+        self.with(|e, now| Ok(e.ipvs().connections(now).iter().map(connection_info).collect()))
     }
 
     /// `ipvsadm --set tcp tcpfin udp` (seconds; 0 leaves a value unchanged).
     #[napi]
     pub fn set_timeouts(&self, timeouts: TimeoutsInfo) -> Result<()> {
-        self.with(|st| st.ipvs.set_timeouts(timeouts.tcp, timeouts.tcpfin, timeouts.udp).map_err(to_js))
+        self.with(|e, _| {
+            e.ipvs_mut().set_timeouts(timeouts.tcp, timeouts.tcpfin, timeouts.udp).map_err(to_js)
+        })
     }
 
     /// `ipvsadm -L --timeout`.
     #[napi]
     pub fn timeouts(&self) -> Result<TimeoutsInfo> {
-        self.with(|st| {
-            let (tcp, tcpfin, udp) = st.ipvs.timeouts();
+        self.with(|e, _| {
+            let (tcp, tcpfin, udp) = e.ipvs().timeouts();
             Ok(TimeoutsInfo { tcp, tcpfin, udp })
         })
+    }
+
+    /// Pushes one Ethernet frame received on `interface` through the packet path and returns the
+    /// frames it would transmit (offline: nothing is sent).
+    #[napi]
+    pub fn inject(&self, interface: String, frame: Buffer) -> Result<Vec<OutFrame>> {
+        self.with(|e, now| {
+            let ifindex = e
+                .config()
+                .interfaces
+                .iter()
+                .find(|i| i.name == interface)
+                .map(|i| i.index)
+                .ok_or_else(|| invalid(format!("no interface `{interface}'")))?;
+            let out: Vec<TxFrame> = e.inject(ifindex, &frame, now);
+            let name_of = |idx: u32| {
+                e.config()
+                    .interfaces
+                    .iter()
+                    .find(|i| i.index == idx)
+                    .map(|i| i.name.clone())
+                    .unwrap_or_default()
+            };
+            Ok(out
+                .into_iter()
+                .map(|f| OutFrame { interface: name_of(f.ifindex), to_host: f.to_host, data: f.data.into() })
+                .collect())
+        })
+    }
+
+    /// Adds a firewall-mark rule (after the existing ones; first match wins).
+    #[napi]
+    pub fn add_mark_rule(&self, rule: MarkRuleSpec) -> Result<()> {
+        self.with(|e, _| {
+            let mut cfg = e.config().clone();
+            cfg.mark_rules.extend(mark_rules(std::slice::from_ref(&rule))?);
+            e.set_config(cfg).map_err(to_js)
+        })
+    }
+
+    /// Packet-path counters: frames, verdicts and every drop reason.
+    #[napi]
+    pub fn counters(&self) -> Result<HashMap<String, BigInt>> {
+        self.with(|e, _| Ok(e.counters().iter().map(|(n, v)| (n.to_owned(), BigInt::from(v))).collect()))
     }
 
     /// Milliseconds on the director's clock.
     #[napi]
     pub fn now(&self) -> Result<f64> {
-        self.with(|st| Ok(st.clock.now().millis() as f64))
+        guard(|| Ok(self.clock.now().millis() as f64))
     }
 
     /// Moves a manual clock forward by `ms` milliseconds and runs the timers that became due.
@@ -266,18 +389,30 @@ impl NativeDirector {
         if !(ms.is_finite() && ms >= 0.0) {
             return Err(invalid("advanceTime needs a finite, non-negative number of milliseconds"));
         }
-        self.with(|st| match &mut st.clock {
+        match &*self.clock {
             Clock::Manual(t) => {
-                *t += ms as u64;
-                let now = Instant::from_millis(*t);
-                st.ipvs.advance(now);
-                st.ipvs.estimate(now);
-                Ok(())
+                t.fetch_add(ms as u64, Ordering::AcqRel);
+                self.with(|e, now| {
+                    let mut discard: Vec<TxFrame> = Vec::new();
+                    e.advance(now, &mut discard);
+                    Ok(())
+                })
             }
             Clock::System(_) => Err(napi::Error::new(
                 "ENOTSUP".to_owned(),
                 "advanceTime needs a director opened with { clock: 'manual' }".to_owned(),
             )),
+        }
+    }
+
+    /// Stops the packet workers (if any). Idempotent.
+    #[napi]
+    pub fn close(&self) -> Result<()> {
+        guard(|| {
+            if let Some(rt) = lock(&self.runtime).take() {
+                rt.stop().map_err(|e| invalid(format!("a packet worker failed: {e}")))?;
+            }
+            Ok(())
         })
     }
 }

@@ -4,8 +4,10 @@
 
 mod convert;
 mod director;
+mod engine_config;
 mod error;
 mod names;
 
 pub use convert::*;
 pub use director::*;
+pub use engine_config::*;

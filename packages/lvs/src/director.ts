@@ -9,6 +9,10 @@ import { native } from './native.js';
 import type {
   ConnectionInfo,
   FlowQuery,
+  MarkRule,
+  OutFrame,
+  RouteSpec,
+  VirtualInterface,
   RouteResult,
   ServerOptions,
   ServiceInfo,
@@ -48,9 +52,41 @@ export interface DirectorOptions {
   /**
    * Where time comes from. `'system'` (default) follows the monotonic clock; `'manual'` stands
    * still until {@link Director.advanceTime} moves it, so timeouts and rates can be tested
-   * deterministically.
+   * deterministically (not with real interfaces).
    */
   readonly clock?: 'system' | 'manual';
+  /**
+   * Real interfaces to balance on (`['eth0']`: needs root or CAP_NET_RAW + CAP_NET_ADMIN), or
+   * virtual ones for an offline director driven by {@link Director.inject}. The director owns
+   * every VIP itself (answers ARP/ND for it); VIPs must not be configured on the host, and the
+   * host must not forward (`net.ipv4.ip_forward=0`) on these interfaces.
+   */
+  readonly interfaces?: readonly string[] | readonly VirtualInterface[];
+  /** Routes besides the on-link subnets (and the kernel's, for real interfaces). */
+  readonly routes?: readonly RouteSpec[];
+  /** Firewall-mark rules for fwmark services; more with {@link Director.addMarkRule}. */
+  readonly markRules?: readonly MarkRule[];
+  /** Packet worker threads on real interfaces; default 1. */
+  readonly workers?: number;
+}
+
+type NativeVirtualInterface = Exclude<
+  NonNullable<NonNullable<ConstructorParameters<typeof native.NativeDirector>[0]>['interfaces']>,
+  string[]
+>[number];
+
+function isNames(ifs: readonly string[] | readonly VirtualInterface[]): ifs is readonly string[] {
+  return ifs.every((i) => typeof i === 'string');
+}
+
+function markRuleSpec(rule: MarkRule): Parameters<NativeDirector['addMarkRule']>[0] {
+  const spec: Parameters<NativeDirector['addMarkRule']>[0] = {
+    destination: rule.destination,
+    mark: integer('mark', rule.mark, 1, 0xffff_ffff),
+  };
+  if (rule.protocol !== undefined) spec.protocol = rule.protocol;
+  if (rule.ports !== undefined) spec.ports = [...rule.ports];
+  return spec;
 }
 
 /**
@@ -137,7 +173,22 @@ export class Director implements Disposable {
    * ```
    */
   static async open(options: DirectorOptions = {}): Promise<Director> {
-    const opts = options.clock === undefined ? {} : { clock: options.clock };
+    const opts: NonNullable<ConstructorParameters<typeof native.NativeDirector>[0]> = {};
+    if (options.clock !== undefined) opts.clock = options.clock;
+    if (options.interfaces !== undefined) {
+      const ifs = options.interfaces;
+      opts.interfaces = isNames(ifs)
+        ? [...ifs]
+        : ifs.map((i) => {
+            const v: NativeVirtualInterface = { name: i.name, mac: i.mac, addresses: [...(i.addresses ?? [])] };
+            if (i.index !== undefined) v.index = integer('interface index', i.index, 1, 0x7fff_ffff);
+            if (i.mtu !== undefined) v.mtu = integer('mtu', i.mtu, 68, 65535);
+            return v;
+          });
+    }
+    if (options.routes !== undefined) opts.routes = options.routes.map((r) => ({ ...r }));
+    if (options.markRules !== undefined) opts.markRules = options.markRules.map(markRuleSpec);
+    if (options.workers !== undefined) opts.workers = integer('workers', options.workers, 1, 64);
     return new Director(callNative(() => new native.NativeDirector(opts)));
   }
 
@@ -453,6 +504,50 @@ export class Director implements Disposable {
   }
 
   /**
+   * Pushes one Ethernet frame, as if received on `iface`, through the packet path and returns
+   * the frames the director would send: rewritten (NAT), re-addressed (DR), encapsulated (TUN),
+   * ARP/ND answers, ICMP errors. Nothing is sent; use it to test configurations offline.
+   *
+   * @example
+   * ```ts
+   * const d = await Director.open({ interfaces: [{ name: 'eth0', mac: '02:00:00:00:00:01', addresses: ['10.0.0.1/24'] }] });
+   * const [reply] = d.inject(arpRequestForVip, 'eth0');
+   * ```
+   */
+  inject(frame: Uint8Array, iface: string): OutFrame[] {
+    const buf = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    return callNative(() => this.#live().inject(iface, buf));
+  }
+
+  /**
+   * Adds a firewall-mark rule after the existing ones (first match wins).
+   *
+   * @example
+   * ```ts
+   * // iptables -t mangle -A PREROUTING -d 192.168.10.101 -p tcp -m multiport --dports 80,443 -j MARK --set-mark 10
+   * director.addMarkRule({ destination: '192.168.10.101', protocol: 'tcp', ports: [80, 443], mark: 10 });
+   * ```
+   */
+  addMarkRule(rule: MarkRule): this {
+    const spec = markRuleSpec(rule);
+    callNative(() => this.#live().addMarkRule(spec));
+    return this;
+  }
+
+  /**
+   * Packet-path counters: frames and bytes in and out, every verdict and every drop reason.
+   *
+   * @example
+   * ```ts
+   * const c = director.counters();
+   * console.log(c['rx_frames'], c['drop_malformed']);
+   * ```
+   */
+  counters(): Record<string, bigint> {
+    return callNative(() => this.#live().counters());
+  }
+
+  /**
    * Closes the director. Further calls throw `EINVAL`. Also runs on `using` scope exit.
    *
    * @example
@@ -461,7 +556,9 @@ export class Director implements Disposable {
    * ```
    */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
+    callNative(() => this.#native.close());
     for (const server of this.#servers) void server.close();
     this.#servers.clear();
   }

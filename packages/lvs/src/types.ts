@@ -301,3 +301,57 @@ export interface Timeouts {
   /** UDP (default 300). */
   readonly udp: number;
 }
+
+/**
+ * A virtual network interface of an offline director: frames enter with
+ * {@link Director.inject} and the frames the director would send are returned.
+ */
+export interface VirtualInterface {
+  /** Name, used in {@link Director.inject} and in returned frames. */
+  readonly name: string;
+  /** Interface index; default its position in the list plus one. */
+  readonly index?: number;
+  /** MAC address, `'02:00:00:00:00:01'`. */
+  readonly mac: string;
+  /** MTU; default 1500. */
+  readonly mtu?: number;
+  /** Addresses with prefix length (the director's own, not VIPs): `'10.0.0.1/24'`. */
+  readonly addresses?: readonly string[];
+}
+
+/** A route the director uses besides its on-link subnets (and, on real interfaces, the kernel's). */
+export interface RouteSpec {
+  /** Destination prefix: `'0.0.0.0/0'`, `'10.1.0.0/16'`. */
+  readonly destination: string;
+  /** Next hop. */
+  readonly gateway?: string;
+  /** Interface name. */
+  readonly interface: string;
+}
+
+/**
+ * A firewall-mark rule: packets to `destination` (and `protocol`, `ports`) get `mark`, which
+ * fwmark services (`-f`) match. The director's answer to
+ * `iptables -t mangle -A PREROUTING -d VIP -p tcp -m multiport --dports 80,443 -j MARK --set-mark 10`,
+ * which cannot work here because the director sees packets before iptables.
+ */
+export interface MarkRule {
+  /** Destination address or prefix. */
+  readonly destination: string;
+  /** Protocol; any when absent. */
+  readonly protocol?: Protocol;
+  /** Destination ports: numbers or `'8000-8080'` ranges; any when absent. */
+  readonly ports?: readonly (number | string)[];
+  /** The mark, greater than zero. */
+  readonly mark: number;
+}
+
+/** A frame the packet path produced. */
+export interface OutFrame {
+  /** Interface it leaves on. */
+  readonly interface: string;
+  /** True when handed to the host stack instead of the wire. */
+  readonly toHost: boolean;
+  /** The Ethernet frame. */
+  readonly data: Buffer;
+}
