@@ -8,11 +8,15 @@
 //!   fills ring slots and kicks the kernel once per batch ([`FrameIo::flush`]).
 //! * [`MemIo`] — an in-memory implementation of the same [`FrameIo`] trait,
 //!   so the packet path can run against queues of `Vec<u8>` in unit tests.
+//! * [`decap`] — IP-in-IP decapsulation (pure byte handling) and [`tun`] — TUN
+//!   devices, for the `lvs-tun-decap` tool that LVS/TUN real servers run on a
+//!   kernel without the `ipip` module (and `lvs-tun-encap`, its test-bench
+//!   counterpart).
 //!
 //! `unsafe` is confined to [`ffi`] layout checks, the ring module and the
-//! interface discovery in [`iface`]; every block states its invariant in a
-//! `SAFETY` comment. [`runtime`] runs the packet engine over the rings.
+//! [`tun`] ioctls; every block states its invariant in a `SAFETY` comment.
 
+pub mod decap;
 #[cfg(target_os = "linux")]
 pub mod ffi;
 pub mod iface;
@@ -21,6 +25,7 @@ mod mem;
 mod ring;
 #[cfg(target_os = "linux")]
 pub mod runtime;
+pub mod tun;
 
 use std::io;
 
