@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canUseNetns } from './helpers/netns.js';
-import { createTopology, type Topology } from './helpers/topology.js';
+import { createTopology, type Answer, type Topology } from './helpers/topology.js';
 
 const maybe = canUseNetns ? test.serial : test.skip;
 const bin = (name: string) => fileURLToPath(new URL(`../packages/lvs/dist/bin/${name}.js`, import.meta.url));
@@ -25,6 +25,17 @@ async function startLvsd(t: Parameters<typeof createTopology>[0], topo: Topology
       encoding: 'utf8',
       timeout: 10_000,
     });
+}
+
+/** The service line of `lvsadm -L -n --stats --exact`: conns, inpkts, outpkts, inbytes, outbytes. */
+function serviceStats(stats: string, head: string): number[] {
+  const line = stats.split('\n').find((l) => l.startsWith(head));
+  if (!line) throw new Error(`no service line ${head} in:\n${stats}`);
+  return line.trim().split(/\s+/).slice(2).map(Number);
+}
+
+function errors(answers: readonly Answer[]): (string | null)[] {
+  return answers.map((a) => a.error ?? null);
 }
 
 function tally(servers: readonly (string | null)[]): Record<string, number> {
@@ -98,4 +109,140 @@ maybe('LVS/TUN: IP-in-IP to real servers that decapsulate in user space; mixed w
   // The tunnel server's decapsulator really saw IP-in-IP packets.
   const decap = topo.processesOf(rs1!).find((p) => /decap/.test(p.child.spawnargs.join(' ')));
   t.truthy(decap, 'lvs-tun-decap runs on the tunnel server');
+});
+
+maybe('persistence on a port-0 service: one client sticks to one server, a second is scheduled on its own', async (t) => {
+  t.timeout(60_000);
+  const topo = await createTopology(t, { layout: 'dr', realServers: 2, directorVip: 'none', secondClient: true });
+  const lvsadm = await startLvsd(t, topo);
+  const vip0 = `${topo.vip.v4}:0`;
+  lvsadm(`-A -t ${vip0} -s rr -p 1800`);
+  for (const rs of topo.realServers) lvsadm(`-a -t ${vip0} -r ${rs.ipv4} -g -w 1`);
+
+  const first = await topo.http(4);
+  t.deepEqual(errors(first), [null, null, null, null], 'every request of client 1 answered');
+  const s1 = first[0]?.server;
+  t.true(first.every((a) => a.server === s1), `client 1 sticks to one server: ${JSON.stringify(first)}`);
+  const second = await topo.http(4, { from: topo.client2! });
+  t.deepEqual(errors(second), [null, null, null, null], 'every request of client 2 answered');
+  const s2 = second[0]?.server;
+  t.true(second.every((a) => a.server === s2), `client 2 sticks to one server: ${JSON.stringify(second)}`);
+  t.not(s2, s1, 'rr schedules the second client (its template) on the other server');
+  // Client 1 still goes where its template says.
+  const again = await topo.http(2);
+  t.deepEqual(again.map((a) => a.server), [s1, s1]);
+
+  const conns = lvsadm('-L -c -n');
+  const rsOf = (name: string | null | undefined): string => topo.realServers.find((r) => r.name === name)?.ipv4 ?? '?';
+  // Templates: the client's address with port 0 to the VIP with port 0, to the chosen server;
+  // assured (ip_vs_control_assure_ct) once a connection they control was established.
+  for (const [client, server] of [
+    [topo.client.ipv4, rsOf(s1)],
+    [topo.client2!.ipv4, rsOf(s2)],
+  ] as const) {
+    t.regex(conns, new RegExp(`^TCP\\s+\\S+\\s+ASSURED\\s+${client}:0\\s+${topo.vip.v4}:0\\s+${server}:0\\s*$`, 'm'), conns);
+  }
+  const stats = lvsadm('-L -n --stats --exact');
+  t.is(serviceStats(stats, `TCP  ${vip0}`)[0], 10, stats);
+});
+
+maybe('firewall-mark service: ports 80 and 443 grouped under mark 10 land on the same server (seed 003)', async (t) => {
+  t.timeout(60_000);
+  const topo = await createTopology(t, { layout: 'dr', realServers: 2, directorVip: 'none', extraHttpPorts: [443] });
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-e2e-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socket = join(dir, 'lvsadm.sock');
+  // lvsd takes no mark rules, so a small director script owns them: the equivalent of
+  // `iptables -t mangle -A PREROUTING -d VIP -p tcp -m multiport --dports 80,443 -j MARK --set-mark 10`.
+  const sdk = new URL('../packages/lvs/dist/index.js', import.meta.url).href;
+  const script = `
+    import { Director } from ${JSON.stringify(sdk)};
+    const [iface, vip, path] = process.argv.slice(1);
+    const director = await Director.open({
+      interfaces: [iface],
+      markRules: [{ destination: vip, protocol: 'tcp', ports: [80, 443], mark: 10 }],
+    });
+    const control = await director.serve({ path });
+    console.log('director ready');
+    process.on('SIGTERM', () => { director.close(); void control.close().finally(() => process.exit(0)); });
+  `;
+  const proc = topo.spawn(topo.director, process.execPath, ['--input-type=module', '-e', script, 'eth0', topo.vip.v4, socket]);
+  await topo.waitFor(proc, /director ready/, 15_000);
+  const lvsadm = (args: string): string =>
+    execFileSync(process.execPath, [bin('lvsadm'), ...args.split(' ')], {
+      env: { ...process.env, LVSADM_SOCKET: socket },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+  lvsadm('-A -f 10 -s rr -p 1800');
+  for (const rs of topo.realServers) lvsadm(`-a -f 10 -r ${rs.ipv4} -g -w 1`);
+
+  const on80 = await topo.http(3, { port: 80 });
+  const on443 = await topo.http(3, { port: 443 });
+  t.deepEqual(errors([...on80, ...on443]), [null, null, null, null, null, null], 'every request answered');
+  const s = on80[0]?.server;
+  t.truthy(s);
+  const rsIp = topo.realServers.find((r) => r.name === s)?.ipv4 ?? '?';
+  t.deepEqual([...on80, ...on443].map((a) => a.server), [s, s, s, s, s, s], 'one persistence template for both ports');
+  // A port outside the mark rule is not balanced: nothing answers for the VIP on 8080.
+  const other = await topo.http(1, { port: 8080, timeoutMs: 1000 });
+  t.is(other[0]?.server, null, 'port 8080 is not in the mark rule');
+
+  const list = lvsadm('-L -n');
+  t.regex(list, /^FWM\s+10 rr persistent 1800/m, list);
+  const stats = lvsadm('-L -n --stats --exact');
+  t.is(serviceStats(stats, 'FWM  10')[0], 6, stats);
+  // The template is keyed by the mark, shown as the virtual address (0.0.0.10) as the kernel does.
+  const conns = lvsadm('-L -c -n');
+  t.regex(conns, new RegExp(`^IP\\s+\\S+\\s+ASSURED\\s+${topo.client.ipv4}:0\\s+0\\.0\\.0\\.10:0\\s+${rsIp}:0\\s*$`, 'm'), conns);
+});
+
+for (const layout of ['dr', 'nat'] as const) {
+  maybe(`IPv6 ${layout === 'dr' ? 'LVS/DR' : 'LVS/NAT'}: rr alternation and statistics for the IPv6 VIP`, async (t) => {
+    t.timeout(60_000);
+    const topo = await createTopology(t, { layout, realServers: 2, directorVip: 'none' });
+    const lvsadm = await startLvsd(t, topo);
+    const vip = `[${topo.vip.v6}]:${topo.httpPort}`;
+    lvsadm(`-A -t ${vip} -s rr`);
+    for (const rs of topo.realServers) {
+      lvsadm(layout === 'dr' ? `-a -t ${vip} -r ${rs.ipv6} -g -w 1` : `-a -t ${vip} -r [${rs.ipv6}]:${topo.httpPort} -m -w 1`);
+    }
+    const answers = await topo.http(4, { host: topo.vip.v6 });
+    t.deepEqual(
+      answers.map((a) => a.server ?? a.error),
+      ['rs2', 'rs1', 'rs2', 'rs1'],
+      'rr starts with the newest server and alternates',
+    );
+    const stats = lvsadm('-L -n --stats --exact');
+    const [conns, inpkts, outpkts, inbytes, outbytes] = serviceStats(stats, `TCP  ${vip}`);
+    t.is(conns, 4, stats);
+    t.true((inpkts ?? 0) >= 4 * 3, stats);
+    if (layout === 'dr') {
+      t.is(outpkts, 0, 'DR replies go straight to the client');
+    } else {
+      t.true((outpkts ?? 0) >= 4 * 3, stats);
+      t.true((outbytes ?? 0) > (inbytes ?? 0), 'HTTP responses are larger than requests');
+    }
+    const method = layout === 'dr' ? 'Route' : 'Masq';
+    t.regex(lvsadm('-L -n'), new RegExp(`-> \\[${topo.realServers[0]?.ipv6}\\]:${topo.httpPort}\\s+${method}\\s+1 `));
+  });
+}
+
+maybe('UDP through LVS/NAT: every datagram answered, each counted', async (t) => {
+  t.timeout(60_000);
+  const topo = await createTopology(t, { layout: 'nat', realServers: 2, directorVip: 'none' });
+  const lvsadm = await startLvsd(t, topo);
+  const vip = `${topo.vip.v4}:${topo.udpPort}`;
+  lvsadm(`-A -u ${vip} -s rr`);
+  for (const rs of topo.realServers) lvsadm(`-a -u ${vip} -r ${rs.ipv4}:${topo.udpPort} -m -w 1`);
+  const answers = await topo.udp(6);
+  t.deepEqual(errors(answers), [null, null, null, null, null, null], `every datagram answered: ${JSON.stringify(answers)}`);
+  t.deepEqual(tally(answers.map((a) => a.server)), { rs1: 3, rs2: 3 }, 'rr over fresh source ports');
+  const stats = lvsadm('-L -n --stats --exact');
+  const [conns, inpkts, outpkts, inbytes, outbytes] = serviceStats(stats, `UDP  ${vip}`);
+  t.is(conns, 6, stats);
+  t.is(inpkts, 6, stats);
+  t.is(outpkts, 6, stats);
+  t.true((outbytes ?? 0) > (inbytes ?? 0), 'answers carry the server name besides the payload');
+  t.regex(lvsadm('-L -n -c'), new RegExp(`^UDP\\s+\\S+\\s+UDP\\s+${topo.client.ipv4}:\\d+\\s+${vip}\\s+`, 'm'));
 });

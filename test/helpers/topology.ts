@@ -71,6 +71,8 @@ export interface TopologyOptions {
    */
   readonly offloads?: boolean;
   readonly httpPort?: number;
+  /** More ports the real servers' HTTP service listens on besides `httpPort` (default none). */
+  readonly extraHttpPorts?: readonly number[];
   readonly udpPort?: number;
 }
 
@@ -218,13 +220,15 @@ function procPath(key: string): string {
 const SERVICE_SCRIPT = `
 import http from 'node:http';
 import dgram from 'node:dgram';
-const [name, httpPort, udpPort, ...udpAddrs] = process.argv.slice(1);
-const server = http.createServer((req, res) => {
-  req.resume();
-  res.writeHead(200, { 'content-type': 'text/plain', 'x-real-server': name, connection: 'close' });
-  res.end(name + '\\n');
-});
-await new Promise((ok, fail) => { server.once('error', fail); server.listen({ port: Number(httpPort), host: '::', ipv6Only: false }, ok); });
+const [name, httpPorts, udpPort, ...udpAddrs] = process.argv.slice(1);
+for (const httpPort of httpPorts.split(',')) {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-real-server': name, connection: 'close' });
+    res.end(name + '\\n');
+  });
+  await new Promise((ok, fail) => { server.once('error', fail); server.listen({ port: Number(httpPort), host: '::', ipv6Only: false }, ok); });
+}
 for (const a of udpAddrs) {
   const s = dgram.createSocket(a.includes(':') ? 'udp6' : 'udp4');
   s.on('message', (msg, rinfo) => s.send(name + ' ' + msg.toString(), rinfo.port, rinfo.address));
@@ -534,7 +538,7 @@ export async function createTopology(t: ExecutionContext, opts: TopologyOptions)
     const ready: Promise<void>[] = [];
     for (const rs of realServers) {
       const udpAddrs = layout === 'nat' ? [rs.ipv4, rs.ipv6] : [vip.v4, vip.v6, rs.ipv4, rs.ipv6];
-      const p = spawnIn(rs, node, ['--input-type=module', '-e', SERVICE_SCRIPT, rs.name, String(httpPort), String(udpPort), ...udpAddrs]);
+      const p = spawnIn(rs, node, ['--input-type=module', '-e', SERVICE_SCRIPT, rs.name, [httpPort, ...(opts.extraHttpPorts ?? [])].join(','), String(udpPort), ...udpAddrs]);
       ready.push(waitFor(p, /^ready /m, 15_000));
     }
     if (layout === 'tun' && (opts.decap ?? true)) {
