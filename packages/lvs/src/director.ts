@@ -3,6 +3,7 @@
  * kernel's, and (with interfaces, later) a load balancer that forwards real packets.
  * @module
  */
+import type { ServiceBuilder } from './builder.js';
 import { type ControlOptions, type ControlServer, serveControl } from './control.js';
 import { callNative, LvsError } from './errors.js';
 import { native } from './native.js';
@@ -336,6 +337,24 @@ export class Director implements Disposable {
    */
   list(): ServiceInfo[] {
     return callNative(() => this.#live().list()) as unknown as ServiceInfo[];
+  }
+
+  /**
+   * Creates services described with the builders ({@link tcp}, {@link udp}, {@link sctp},
+   * {@link fwmark}), all or nothing: if any service or server is refused, none is added.
+   *
+   * @throws {@link LvsError} `EINVAL` naming the refused command, e.g.
+   *   `line 1: Service already exists`.
+   * @example
+   * ```ts
+   * director.apply(
+   *   tcp('10.10.36.11:80').scheduler('rr').server('10.10.36.4', { method: 'dr' }),
+   *   fwmark(10).persistent(1800).server('192.168.10.200'),
+   * );
+   * ```
+   */
+  apply(...services: ServiceBuilder[]): this {
+    return this.restore(services.flatMap((s) => s.toIpvsadm()).join('\n'));
   }
 
   /**

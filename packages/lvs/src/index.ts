@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+export { fwmark, sctp, type ServiceBuilder, type ServiceDefinition, tcp, udp } from './builder.js';
 export { Director, type DirectorOptions, type ExecResult } from './director.js';
 export { type ControlOptions, type ControlServer, DEFAULT_CONTROL_SOCKET } from './control.js';
 export { LvsError, type LvsErrorCode } from './errors.js';
