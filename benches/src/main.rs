@@ -6,8 +6,8 @@
 //! * `conn-lookup [N...]`: established-flow lookups in random order at N live connections
 //!   (default 1M and 10M): single lookups, 16-wide batched lookups, and the full `process_in`
 //!   packet path (single and batched).
-//! * `conn-new`: schedule + insert of new connections for every scheduler in
-//!   `lvs_core::sched::SCHEDULER_NAMES` at 10, 100 and 1000 real servers.
+//! * `conn-new [SCHED...]`: schedule + insert of new connections for every scheduler in
+//!   `lvs_core::sched::SCHEDULER_NAMES` (or only the named ones) at 10, 100 and 1000 real servers.
 //! * `conn-memory [N]`: bytes per entry from the structures' allocated capacities at N (default
 //!   10M) NAT connections, plus the process RSS, insert rate and bulk expiry rate.
 //! * `engine-nat [N...]` / `engine-dr [N...]`: the whole frame path of `lvs_core::engine::Engine`
@@ -201,12 +201,16 @@ fn conn_lookup(sizes: &[usize]) {
     println!();
 }
 
-fn conn_new() {
+/// `only`: scheduler names to run (all when empty).
+fn conn_new(only: &[String]) {
     println!("## conn-new: schedule + insert of a new connection (SYN), median (p90) ns per connection\n");
     let sizes = [10usize, 100, 1000];
     println!("| scheduler | 10 servers | 100 servers | 1000 servers |");
     println!("|---|---:|---:|---:|");
     for &name in lvs_core::sched::SCHEDULER_NAMES {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
         let mut row = format!("| {name} |");
         for &servers in &sizes {
             let mut ipvs = director(name, servers);
@@ -417,7 +421,7 @@ fn main() {
     let rest = parse_sizes(args.get(1..).unwrap_or(&[]));
     match cmd {
         "conn-lookup" => conn_lookup(if rest.is_empty() { &[1_000_000, 10_000_000] } else { &rest }),
-        "conn-new" => conn_new(),
+        "conn-new" => conn_new(args.get(1..).unwrap_or(&[])),
         "conn-memory" => conn_memory(rest.first().copied().unwrap_or(10_000_000)),
         "engine-nat" => {
             engine_path(FwdMethod::Masq, if rest.is_empty() { &[1000, 1_000_000] } else { &rest })
@@ -427,14 +431,14 @@ fn main() {
         }
         "all" => {
             conn_lookup(&[1_000_000, 10_000_000]);
-            conn_new();
+            conn_new(&[]);
             conn_memory(10_000_000);
             engine_path(FwdMethod::Masq, &[1000, 1_000_000]);
             engine_path(FwdMethod::Route, &[1000, 1_000_000]);
         }
         _ => {
             println!(
-                "usage: lvs-benches <conn-lookup [N...] | conn-new | conn-memory [N] | engine-nat [N...] | engine-dr [N...] | all>"
+                "usage: lvs-benches <conn-lookup [N...] | conn-new [SCHED...] | conn-memory [N] | engine-nat [N...] | engine-dr [N...] | all>"
             );
         }
     }

@@ -21,42 +21,47 @@ impl DestId {
 }
 
 /// A real server of a service (`struct ip_vs_dest`).
+///
+/// `repr(C)` with the fields the schedulers and the packet path read first: together with the
+/// arena slot's generation they fill the slot's first (64-byte aligned) cache line, so a scheduler
+/// scanning the list touches one line per server; the statistics and the rest follow.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct Dest {
-    /// The service it belongs (or, in the trash, belonged) to.
-    pub service: ServiceKey,
-    /// Address.
-    pub addr: IpAddr,
-    /// Port (0 for "the packet's port" on fwmark services).
-    pub port: u16,
-    /// Forwarding method.
-    pub fwd: FwdMethod,
-    /// Tunnel parameters.
-    pub tunnel: TunnelConfig,
     /// Current weight; 0 quiesces.
     pub weight: i32,
-    /// The latest non-zero weight set by an edit (or the weight it was added with); mh uses it.
-    pub last_weight: i32,
-    /// Upper connection threshold (0 = none).
-    pub u_threshold: u32,
-    /// Lower connection threshold (0 = three quarters of the upper one).
-    pub l_threshold: u32,
-    /// `IP_VS_DEST_F_OVERLOAD`: no new connections while set.
-    pub overloaded: bool,
-    /// `IP_VS_DEST_F_AVAILABLE`: on its service's list (cleared when deleted).
-    pub available: bool,
     /// Connections in an active state (TCP ESTABLISHED, SYN_SENT, SYN_RECV, SYNACK; SCTP ESTABLISHED).
     pub activeconns: u32,
     /// All non-template connections (the kernel's `totalconns`).
     pub totalconns: u32,
+    /// Upper connection threshold (0 = none).
+    pub u_threshold: u32,
+    /// Lower connection threshold (0 = three quarters of the upper one).
+    pub l_threshold: u32,
     /// Persistence templates pointing here.
     pub persistconns: u32,
-    /// Traffic statistics.
-    pub stats: Stats,
     /// Connections and templates referring to it (a deleted server lives on while > 0).
     pub(crate) refs: u32,
+    /// Port (0 for "the packet's port" on fwmark services).
+    pub port: u16,
+    /// `IP_VS_DEST_F_OVERLOAD`: no new connections while set.
+    pub overloaded: bool,
+    /// `IP_VS_DEST_F_AVAILABLE`: on its service's list (cleared when deleted).
+    pub available: bool,
+    /// Forwarding method.
+    pub fwd: FwdMethod,
+    /// Address.
+    pub addr: IpAddr,
+    /// Tunnel parameters.
+    pub tunnel: TunnelConfig,
+    /// The latest non-zero weight set by an edit (or the weight it was added with); mh uses it.
+    pub last_weight: i32,
+    /// The service it belongs (or, in the trash, belonged) to.
+    pub service: ServiceKey,
     /// When it went to the trash, or last lost its final reference there.
     pub(crate) idle_since: Option<Instant>,
+    /// Traffic statistics.
+    pub stats: Stats,
 }
 
 impl Dest {
@@ -141,10 +146,15 @@ pub struct DestArena {
     free: Vec<u32>,
 }
 
+/// One arena slot, cache-line aligned so the generation and the server's hot fields share a line.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 struct Slot {
     generation: u32,
-    dest: Option<Dest>,
+    /// False once freed (`dest` then keeps the last server's contents, unreachable, until the
+    /// slot is reused). A flag rather than `Option<Dest>`, whose tag would sit outside the hot line.
+    live: bool,
+    dest: Dest,
 }
 
 impl DestArena {
@@ -153,10 +163,11 @@ impl DestArena {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             slot.generation = slot.generation.wrapping_add(1);
-            slot.dest = Some(dest);
+            slot.live = true;
+            slot.dest = dest;
             DestId { index, generation: slot.generation }
         } else {
-            self.slots.push(Slot { generation: 0, dest: Some(dest) });
+            self.slots.push(Slot { generation: 0, live: true, dest });
             DestId { index: (self.slots.len() - 1) as u32, generation: 0 }
         }
     }
@@ -164,34 +175,37 @@ impl DestArena {
     /// Frees a server; its id stops resolving.
     pub fn remove(&mut self, id: DestId) -> Option<Dest> {
         let slot = self.slots.get_mut(id.index())?;
-        if slot.generation != id.generation {
+        if slot.generation != id.generation || !slot.live {
             return None;
         }
-        let dest = slot.dest.take()?;
+        slot.live = false;
         self.free.push(id.index);
-        Some(dest)
+        Some(slot.dest.clone())
     }
 
     /// The server, if the id is current.
     #[inline]
     pub fn get(&self, id: DestId) -> Option<&Dest> {
         let slot = self.slots.get(id.index())?;
-        if slot.generation == id.generation {
-            slot.dest.as_ref()
-        } else {
-            None
-        }
+        (slot.generation == id.generation && slot.live).then_some(&slot.dest)
+    }
+
+    /// A server named by a service list, whose ids are current by construction (a listed server
+    /// is never freed): only the slot's liveness is checked in release builds, which keeps the
+    /// schedulers' list scans short.
+    #[inline]
+    pub(crate) fn listed(&self, id: DestId) -> &Dest {
+        let slot = &self.slots[id.index()];
+        debug_assert_eq!(slot.generation, id.generation, "service list names a stale id");
+        assert!(slot.live, "service list names a live server");
+        &slot.dest
     }
 
     /// The server, mutably, if the id is current.
     #[inline]
     pub fn get_mut(&mut self, id: DestId) -> Option<&mut Dest> {
         let slot = self.slots.get_mut(id.index())?;
-        if slot.generation == id.generation {
-            slot.dest.as_mut()
-        } else {
-            None
-        }
+        (slot.generation == id.generation && slot.live).then_some(&mut slot.dest)
     }
 
     /// Number of stored servers.
@@ -207,8 +221,20 @@ impl DestArena {
     /// Every stored server with its id.
     pub fn iter(&self) -> impl Iterator<Item = (DestId, &Dest)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
-            s.dest.as_ref().map(|d| (DestId { index: i as u32, generation: s.generation }, d))
+            s.live.then_some((DestId { index: i as u32, generation: s.generation }, &s.dest))
         })
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn hot_fields_share_the_slots_first_line() {
+        assert_eq!(std::mem::align_of::<Slot>(), 64);
+        let hot_end = std::mem::offset_of!(Dest, tunnel) + std::mem::size_of::<TunnelConfig>();
+        assert!(std::mem::offset_of!(Slot, dest) + hot_end <= 64, "{hot_end}");
     }
 }
 

@@ -59,7 +59,7 @@ impl Service {
 #[derive(Debug)]
 pub struct Ipvs {
     services: Vec<Service>,
-    index: HashMap<ServiceKey, usize>,
+    index: HashMap<ServiceKey, usize, KeyHash>,
     dests: DestArena,
     trash: Vec<DestId>,
     /// Totals over all services.
@@ -123,6 +123,78 @@ impl Fam for V6 {
     }
 }
 
+/// The service index's hasher: a multiply-and-rotate mix (FxHash style) instead of SipHash, which
+/// cost more than the rest of the lookup. Its keys come from the configuration only (packets
+/// just query it), so flooding resistance buys nothing here.
+#[derive(Debug, Clone, Copy, Default)]
+struct KeyHash;
+
+impl std::hash::BuildHasher for KeyHash {
+    type Hasher = KeyHasher;
+    #[inline]
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    #[inline]
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        // hashbrown takes the top 7 bits as tags and the low bits as the position: spread both.
+        let h = self.0;
+        h ^ (h >> 29) ^ (h << 31)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, v: u8) {
+        self.add(v as u64);
+    }
+    #[inline]
+    fn write_u16(&mut self, v: u16) {
+        self.add(v as u64);
+    }
+    #[inline]
+    fn write_u32(&mut self, v: u32) {
+        self.add(v as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    #[inline]
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+    #[inline]
+    fn write_isize(&mut self, v: isize) {
+        self.add(v as u64);
+    }
+}
+
 const NO_SVC: u32 = u32::MAX;
 /// "No controlling template" in an entry's `control`.
 const NO_CONTROL: u32 = u32::MAX;
@@ -146,7 +218,7 @@ impl Default for Ipvs {
     fn default() -> Self {
         Ipvs {
             services: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             dests: DestArena::default(),
             trash: Vec::new(),
             stats: Stats::default(),
@@ -740,7 +812,13 @@ impl Ipvs {
 
     fn in_af<A: Fam>(&mut self, pkt: &PacketMeta, c: A, v: A, now: Instant) -> InVerdict {
         let now_ms = now.millis();
-        let mut found = A::table(&self.conns).lookup_in(pkt.protocol, c, pkt.sport, v, pkt.dport);
+        let table = A::table(&self.conns);
+        if may_start_conn(pkt) {
+            // The reply-index slot a new NAT connection would take: read now, so its miss overlaps
+            // the lookup's instead of following it.
+            std::hint::black_box(table.touch_out(pkt.protocol, c, pkt.sport));
+        }
+        let mut found = table.lookup_in(pkt.protocol, c, pkt.sport, v, pkt.dport);
         if let Some(id) = found {
             let e = A::table(&self.conns).get(id);
             let (control, dest_id) = (e.control, e.dest);
@@ -1265,6 +1343,17 @@ fn conn_flags(fwd: FwdMethod) -> u16 {
         f |= cf::NOOUTPUT;
     }
     f
+}
+
+/// A cheap filter for packets that may create a connection (TCP SYN, SCTP INIT, any UDP): only
+/// used to decide what to read ahead, never for a decision.
+#[inline]
+fn may_start_conn(pkt: &PacketMeta) -> bool {
+    match pkt.protocol {
+        ipproto::TCP => pkt.tcp_flags & tcp::flags::SYN != 0,
+        ipproto::SCTP => pkt.sctp_chunk == sctp::chunk::INIT,
+        _ => true,
+    }
 }
 
 /// `is_new_conn`: TCP SYN or SCTP INIT.

@@ -66,6 +66,12 @@ impl Index {
         }
     }
 
+    /// Reads the home slot of `hash` (to bring its cache line in early).
+    #[inline]
+    pub(crate) fn touch(&self, hash: u32) -> u64 {
+        self.slots[hash as usize & self.mask]
+    }
+
     /// Adds `id` under `hash` (duplicates are the caller's business).
     pub(crate) fn insert(&mut self, hash: u32, id: u32) {
         if (self.len + 1) * 4 > self.slots.len() * 3 {

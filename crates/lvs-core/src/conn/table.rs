@@ -536,16 +536,26 @@ impl<A: Addr> ConnTable<A> {
         self.in_hash(e.proto, e.caddr, e.cport, e.vaddr, e.vport) as usize & self.mask
     }
 
-    /// Hash of the reply key: client and real server.
+    /// Hash of the reply key. Only the client's side (`proto`, `caddr`, `cport`) is hashed: the
+    /// index checks the whole key on every candidate, and a key the new-connection path knows
+    /// before scheduling lets it read the index slot early, so that miss overlaps the
+    /// connection-table miss (see [`touch_out`](Self::touch_out)).
     #[inline]
-    fn out_hash(&self, proto: u8, caddr: A, cport: u16, daddr: A, dport: u16) -> u32 {
-        let extra = ((cport as u64) << 32) | ((dport as u64) << 16) | proto as u64 | 0x0100_0000_0000_0000;
-        fold(A::hash2(caddr, daddr, extra ^ self.seed))
+    fn out_hash(&self, proto: u8, caddr: A, cport: u16) -> u32 {
+        let extra = ((cport as u64) << 32) | proto as u64 | 0x0100_0000_0000_0000;
+        fold(A::hash2(caddr, A::default(), extra ^ self.seed))
     }
 
     #[inline]
     fn out_hash_of(&self, e: &Entry<A>) -> u32 {
-        self.out_hash(e.proto, e.caddr, e.cport, e.daddr, e.dport)
+        self.out_hash(e.proto, e.caddr, e.cport)
+    }
+
+    /// Reads the reply-index slot a new NAT connection from `caddr:cport` would be filed under,
+    /// to bring its cache line in while other work runs.
+    #[inline]
+    pub(crate) fn touch_out(&self, proto: u8, caddr: A, cport: u16) -> u64 {
+        self.out_idx.touch(self.out_hash(proto, caddr, cport))
     }
 
     #[inline]
@@ -590,7 +600,7 @@ impl<A: Addr> ConnTable<A> {
     /// `caddr:cport` (`ip_vs_conn_out_get`, MASQ only).
     #[inline]
     pub(crate) fn lookup_out(&self, proto: u8, caddr: A, cport: u16, daddr: A, dport: u16) -> Option<u32> {
-        let h = self.out_hash(proto, caddr, cport, daddr, dport);
+        let h = self.out_hash(proto, caddr, cport);
         self.out_idx.find(h, |id| {
             let e = &self.conns[id as usize];
             e.caddr == caddr && e.cport == cport && e.daddr == daddr && e.dport == dport && e.proto == proto

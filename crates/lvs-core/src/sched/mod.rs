@@ -59,7 +59,7 @@ impl<'a> DestList<'a> {
     /// The server at list position `pos`.
     #[inline]
     pub fn at(&self, pos: usize) -> &'a Dest {
-        self.get(self.order[pos]).expect("service list names a live server")
+        self.arena.listed(self.order[pos])
     }
     /// A server by id (also deleted servers still referenced elsewhere), if it still exists.
     #[inline]
@@ -73,7 +73,7 @@ impl<'a> DestList<'a> {
     /// Servers with their ids, in list order.
     pub fn iter(&self) -> impl Iterator<Item = (DestId, &'a Dest)> + 'a {
         let arena = self.arena;
-        self.order.iter().map(move |&id| (id, arena.get(id).expect("service list names a live server")))
+        self.order.iter().map(move |&id| (id, arena.listed(id)))
     }
 }
 
