@@ -1,10 +1,8 @@
 // setupRealServer inside a namespace the test creates: the VIP and ARP settings the seeds'
 // realserver.sh applies, and an exact undo.
 import test from 'ava';
-import { fileURLToPath } from 'node:url';
 import { canUseNetns, netns } from './helpers/netns.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const maybe = canUseNetns ? test : test.skip;
 
 function script(body: string): string {
@@ -62,4 +60,3 @@ maybe('bad input and a missing tunnel device are clear errors that change nothin
   t.is(ns.run('cat', ['/proc/sys/net/ipv4/conf/all/arp_ignore']).trim(), '0');
   t.notRegex(ns.run('ip', ['-o', 'addr', 'show', 'dev', 'lo']), /10\.0\.0\.1/);
 });
-void root;
