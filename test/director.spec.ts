@@ -159,3 +159,9 @@ test('a closed director refuses further calls', async (t) => {
   d.close();
   t.throws(() => d.list(), { instanceOf: LvsError, code: 'EINVAL', message: 'the director is closed' });
 });
+
+test('a missing interface is ENODEV; a manual clock cannot run real interfaces', async (t) => {
+  await t.throwsAsync(() => Director.open({ interfaces: ['no-such-if0'] }), { instanceOf: LvsError, code: 'ENODEV' });
+  await t.throwsAsync(() => Director.open({ interfaces: ['lo'], clock: 'manual' }), { code: 'EINVAL' });
+  await t.throwsAsync(() => Director.open({ interfaces: [{ name: 'eth0', mac: 'nonsense' }] }), { code: 'EINVAL' });
+});

@@ -15,6 +15,8 @@
  * - `EAFNOSUPPORT`: address family not supported for the operation.
  * - `ENOMEM`: a table is full.
  * - `ENOTSUP`: the operation needs another kind of director (e.g. a manual clock).
+ * - `ENODEV`: a network interface is missing or unusable.
+ * - `EPERM`: the packet path needs privileges (root, or CAP_NET_RAW and CAP_NET_ADMIN).
  * - `EPANIC`: an internal error in the native core (a bug: please report it).
  */
 export type LvsErrorCode =
@@ -26,6 +28,8 @@ export type LvsErrorCode =
   | 'EAFNOSUPPORT'
   | 'ENOMEM'
   | 'ENOTSUP'
+  | 'ENODEV'
+  | 'EPERM'
   | 'EPANIC';
 
 const CODES: ReadonlySet<string> = new Set<LvsErrorCode>([
@@ -37,6 +41,8 @@ const CODES: ReadonlySet<string> = new Set<LvsErrorCode>([
   'EAFNOSUPPORT',
   'ENOMEM',
   'ENOTSUP',
+  'ENODEV',
+  'EPERM',
   'EPANIC',
 ]);
 
