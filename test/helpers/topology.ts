@@ -487,7 +487,8 @@ export async function createTopology(t: ExecutionContext, opts: TopologyOptions)
         out += String(e);
         resolve('spawn-error');
       });
-      child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+      // 'close', not 'exit': only then is everything the process wrote read into `output()`.
+      child.on('close', (code, signal) => resolve(code ?? signal ?? 'unknown'));
     });
     const handle: ProcessHandle = {
       child,
