@@ -6,15 +6,17 @@
 //! cargo run --release -p lvs-dataplane --example udpgen -- \
 //!     --iface eth0 --dst-mac 02:00:00:00:00:02 --src 10.200.1.2 --dst 10.200.3.1 \
 //!     [--dport 9] [--flows 1024] [--size 60] [--seconds 10] [--batch 64] [--qdisc-bypass]
+//!     [--sndbuf BYTES (64 MiB)] [--rate PPS (default: as fast as possible)]
 //! ```
 //!
 //! Frames are prepared once (one per flow: source ports 1024.., checksums
 //! computed) and copied into TX slots; the kernel is kicked once per batch.
-//! Back-pressure from the link (ring full, ENOBUFS) is waited out, not counted
-//! as an error. Prints `sent=N seconds=S pps=R` on stderr at the end (also on
+//! Back-pressure from the link (ring full, ENOBUFS) is busy-waited out, not
+//! counted as an error: the generator's CPU is meant to be fully used. Prints `sent=N seconds=S pps=R` on stderr at the end (also on
 //! SIGINT/SIGTERM).
 
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -53,6 +55,8 @@ struct Opts {
     seconds: f64,
     batch: usize,
     qdisc_bypass: bool,
+    sndbuf: usize,
+    rate: Option<f64>,
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -80,6 +84,8 @@ fn parse() -> Result<Opts, String> {
         seconds: 10.0,
         batch: 64,
         qdisc_bypass: false,
+        sndbuf: 64 << 20,
+        rate: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -97,6 +103,14 @@ fn parse() -> Result<Opts, String> {
             "--seconds" => o.seconds = val()?.parse().map_err(|_| e("seconds"))?,
             "--batch" => o.batch = val()?.parse().map_err(|_| e("1..4096"))?,
             "--qdisc-bypass" => o.qdisc_bypass = true,
+            "--sndbuf" => o.sndbuf = val()?.parse().map_err(|_| e("bytes"))?,
+            "--rate" => {
+                let r: f64 = val()?.parse().map_err(|_| e("packets per second"))?;
+                if !(r.is_finite() && r > 0.0) {
+                    return Err(e("packets per second"));
+                }
+                o.rate = Some(r);
+            }
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
@@ -148,6 +162,31 @@ fn frame(o: &Opts, src_mac: [u8; 6], sport: u16) -> Vec<u8> {
     f
 }
 
+/// Every frame in flight (sent, not yet freed by whoever consumes it) is
+/// charged to the socket's send buffer; with the default (~200 KiB) a TX ring
+/// of small frames stalls at a few hundred frames in flight, and the rate
+/// becomes latency-bound (both CPUs partly idle). SO_SNDBUFFORCE (root)
+/// ignores wmem_max; plain SO_SNDBUF is the fallback.
+fn raise_sndbuf(sock: &PacketSocket, bytes: usize) {
+    let v = libc::c_int::try_from(bytes / 2).unwrap_or(libc::c_int::MAX); // the kernel doubles it
+    for opt in [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
+        // SAFETY: a valid c_int option value of the stated size on an open socket.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return;
+        }
+    }
+    eprintln!("udpgen: warning: could not raise the send buffer: {}", std::io::Error::last_os_error());
+}
+
 fn run(o: &Opts) -> std::io::Result<()> {
     install_handlers();
     let src_mac = match o.src_mac {
@@ -163,16 +202,34 @@ fn run(o: &Opts) -> std::io::Result<()> {
         ..RingConfig::default()
     };
     let mut sock = PacketSocket::open(&o.iface, &cfg)?;
+    raise_sndbuf(&sock, o.sndbuf);
     let started = Instant::now();
     let limit = Duration::from_secs_f64(o.seconds);
     let (mut sent, mut next) = (0u64, 0usize);
     'outer: while !STOP.load(Ordering::Acquire) && started.elapsed() < limit {
+        if let Some(rate) = o.rate {
+            // Paced: no batch before its time (busy-wait; sleeping is too coarse at these rates).
+            if sent as f64 > rate * started.elapsed().as_secs_f64() {
+                sock.flush()?;
+                std::hint::spin_loop();
+                continue;
+            }
+        }
         for _ in 0..o.batch {
             let f = &frames[next];
             if !sock.try_send(f)? {
-                sock.flush()?;
-                if !sock.send_wait(f, Duration::from_millis(50))? {
-                    continue 'outer;
+                // Ring full: kick and busy-wait for a slot (no sleeping: a generator that naps
+                // under back-pressure leaves the link idle), at most 50 ms.
+                let waited = Instant::now();
+                loop {
+                    sock.flush()?;
+                    if sock.try_send(f)? {
+                        break;
+                    }
+                    if waited.elapsed() > Duration::from_millis(50) {
+                        continue 'outer;
+                    }
+                    std::hint::spin_loop();
                 }
             }
             sent += 1;
