@@ -109,6 +109,30 @@ pub fn routes(interfaces: &[Interface]) -> io::Result<Vec<Route>> {
     Ok(out)
 }
 
+/// The kernel's complete IPv4 neighbour entries (`/proc/net/arp`) on the given interfaces, so
+/// static entries an operator installed (or ones the host already resolved) are used at once.
+pub fn neighbours(interfaces: &[Interface]) -> Vec<(u32, IpAddr, EthernetAddress)> {
+    parse_arp(&std::fs::read_to_string("/proc/net/arp").unwrap_or_default(), |n| {
+        interfaces.iter().find(|i| i.name == n).map(|i| i.index)
+    })
+}
+
+/// `/proc/net/arp`: `IP HWtype Flags HWaddress Mask Device`; only complete entries (ATF_COM).
+fn parse_arp(text: &str, ifindex: impl Fn(&str) -> Option<u32>) -> Vec<(u32, IpAddr, EthernetAddress)> {
+    const ATF_COM: u32 = 0x2;
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let ip: Ipv4Addr = f.first()?.parse().ok()?;
+            let flags = u32::from_str_radix(f.get(2)?.trim_start_matches("0x"), 16).ok()?;
+            let mac = parse_mac(f.get(3)?)?;
+            let idx = ifindex(f.get(5)?)?;
+            (flags & ATF_COM != 0).then_some((idx, IpAddr::V4(ip), mac))
+        })
+        .collect()
+}
+
 /// `/proc/net/route`: `Iface Destination Gateway Flags RefCnt Use Metric Mask …`, addresses as
 /// little-endian hex. Only routes that are up and go through gateways are returned.
 fn parse_route_v4(text: &str, ifindex: impl Fn(&str) -> Option<u32>) -> Vec<Route> {
@@ -203,6 +227,16 @@ mod tests {
                 2
             )]
         );
+    }
+
+    #[test]
+    fn parses_the_kernel_arp_table() {
+        let text = "IP address       HW type     Flags       HW address            Mask     Device\n\
+                    10.200.2.2       0x1         0x6         02:00:00:00:00:02     *        eth1\n\
+                    10.200.2.9       0x1         0x0         00:00:00:00:00:00     *        eth1\n\
+                    10.0.0.1         0x1         0x2         02:00:00:00:00:01     *        eth9\n";
+        let n = parse_arp(text, |d| (d == "eth1").then_some(3));
+        assert_eq!(n, vec![(3, "10.200.2.2".parse().unwrap(), EthernetAddress([2, 0, 0, 0, 0, 2]))]);
     }
 
     #[test]

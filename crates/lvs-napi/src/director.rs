@@ -166,7 +166,16 @@ impl NativeDirector {
             if !real.is_empty() && matches!(clock, Clock::Manual(_)) {
                 return Err(invalid("a director on real interfaces runs on the system clock"));
             }
-            let engine = Arc::new(Mutex::new(Engine::new(cfg, Ipvs::new()).map_err(to_js)?));
+            let mut engine = Engine::new(cfg, Ipvs::new()).map_err(to_js)?;
+            if !real.is_empty() {
+                // Start with what the host already knows (static entries included).
+                let now = clock.now();
+                let known = lvs_dataplane::iface::neighbours(&engine.config().interfaces);
+                for (ifindex, addr, mac) in known {
+                    engine.add_neighbour(ifindex, addr, mac, now, &mut Vec::<TxFrame>::new());
+                }
+            }
+            let engine = Arc::new(Mutex::new(engine));
             let clock = Arc::new(clock);
             let runtime = if real.is_empty() {
                 None
