@@ -403,12 +403,13 @@ impl Ipvs {
     /// Runs the rate estimators up to `now`.
     pub fn estimate(&mut self, now: Instant) {
         self.stats.estimate(now);
-        for svc in &mut self.services {
+        let Ipvs { services, dests, .. } = self;
+        for svc in services.iter_mut() {
             svc.stats.estimate(now);
-        }
-        for id in self.services.iter().flat_map(|s| s.order.iter().copied()).collect::<Vec<_>>() {
-            if let Some(d) = self.dests.get_mut(id) {
-                d.stats.estimate(now);
+            for &id in &svc.order {
+                if let Some(d) = dests.get_mut(id) {
+                    d.stats.estimate(now);
+                }
             }
         }
     }

@@ -60,15 +60,7 @@ struct Opts {
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 {
-        return Err(format!("bad MAC {s}"));
-    }
-    let mut mac = [0u8; 6];
-    for (m, p) in mac.iter_mut().zip(parts) {
-        *m = u8::from_str_radix(p, 16).map_err(|e| format!("bad MAC {s}: {e}"))?;
-    }
-    Ok(mac)
+    s.parse::<lvs_core::wire::EthernetAddress>().map(|a| a.0).map_err(|_| format!("bad MAC {s}"))
 }
 
 fn parse() -> Result<Opts, String> {

@@ -18,13 +18,13 @@ fn read_sys(name: &str, file: &str) -> io::Result<String> {
 }
 
 fn parse_mac(text: &str) -> Option<EthernetAddress> {
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(':');
-    for b in &mut mac {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(EthernetAddress(mac))
+    text.parse().ok()
 }
+
+/// Route flags (`RTF_*`) of the kernel's route tables.
+const RTF_UP: u32 = 0x1;
+const RTF_GATEWAY: u32 = 0x2;
+const RTF_REJECT: u32 = 0x200;
 
 /// The index of interface `name` in this network namespace.
 pub fn ifindex(name: &str) -> io::Result<u32> {
@@ -136,8 +136,6 @@ fn parse_arp(text: &str, ifindex: impl Fn(&str) -> Option<u32>) -> Vec<(u32, IpA
 /// `/proc/net/route`: `Iface Destination Gateway Flags RefCnt Use Metric Mask …`, addresses as
 /// little-endian hex. Only routes that are up and go through gateways are returned.
 fn parse_route_v4(text: &str, ifindex: impl Fn(&str) -> Option<u32>) -> Vec<Route> {
-    const RTF_UP: u32 = 0x1;
-    const RTF_GATEWAY: u32 = 0x2;
     let mut out = Vec::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -168,9 +166,6 @@ fn parse_route_v4(text: &str, ifindex: impl Fn(&str) -> Option<u32>) -> Vec<Rout
 /// `/proc/net/ipv6_route`: `dest plen src splen nexthop metric refcnt use flags iface`, hex.
 /// Only gateway routes that are up and not rejects.
 fn parse_route_v6(text: &str, ifindex: impl Fn(&str) -> Option<u32>) -> Vec<Route> {
-    const RTF_UP: u32 = 0x1;
-    const RTF_GATEWAY: u32 = 0x2;
-    const RTF_REJECT: u32 = 0x200;
     let hex128 = |h: &str| u128::from_str_radix(h, 16).ok().map(Ipv6Addr::from);
     let mut out = Vec::new();
     for line in text.lines() {

@@ -73,18 +73,7 @@ pub fn prefix(text: &str) -> Result<Prefix> {
 }
 
 fn mac(text: &str) -> Result<EthernetAddress> {
-    let mut m = [0u8; 6];
-    let mut parts = text.split(':');
-    for b in &mut m {
-        *b = parts
-            .next()
-            .and_then(|p| u8::from_str_radix(p, 16).ok())
-            .ok_or_else(|| invalid(format!("invalid MAC address `{text}'")))?;
-    }
-    if parts.next().is_some() {
-        return Err(invalid(format!("invalid MAC address `{text}'")));
-    }
-    Ok(EthernetAddress(m))
+    text.parse().map_err(|_| invalid(format!("invalid MAC address `{text}'")))
 }
 
 /// Builds the virtual interfaces of an offline director.

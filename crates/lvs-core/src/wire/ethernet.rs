@@ -82,6 +82,27 @@ impl fmt::Display for Address {
     }
 }
 
+impl std::str::FromStr for Address {
+    type Err = Error;
+
+    /// Six colon-separated groups of one or two hex digits, as `ip link` writes them.
+    fn from_str(text: &str) -> Result<Address> {
+        let mut mac = [0u8; 6];
+        let mut parts = text.split(':');
+        for b in &mut mac {
+            let p = parts.next().ok_or(Error)?;
+            if p.is_empty() || p.len() > 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return Err(Error);
+            }
+            *b = u8::from_str_radix(p, 16).map_err(|_| Error)?;
+        }
+        if parts.next().is_some() {
+            return Err(Error);
+        }
+        Ok(Address(mac))
+    }
+}
+
 /// The tag control information of an 802.1Q tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct VlanTag {
@@ -363,6 +384,25 @@ mod tests {
         f.set_payload_ethertype(EtherType::Ipv6);
         f.payload_mut().copy_from_slice(&[0xde, 0xad]);
         assert_eq!(&bytes[..], &VLAN_FRAME[..]);
+    }
+
+    #[test]
+    fn addresses_parse_what_display_writes() {
+        let a: Address = "02:00:0a:00:00:01".parse().unwrap();
+        assert_eq!(a, Address([2, 0, 10, 0, 0, 1]));
+        assert_eq!(a.to_string().parse::<Address>().unwrap(), a);
+        assert_eq!("2:0:A:0:0:1".parse::<Address>().unwrap(), a);
+        for bad in [
+            "",
+            "02:00",
+            "02:00:0a:00:00:01:ff",
+            "02:00:0a:00:00:",
+            "002:00:0a:00:00:01",
+            "+2:00:0a:00:00:01",
+            "0g:00:0a:00:00:01",
+        ] {
+            assert!(bad.parse::<Address>().is_err(), "{bad}");
+        }
     }
 
     #[test]
