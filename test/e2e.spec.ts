@@ -16,7 +16,7 @@ async function startLvsd(t: Parameters<typeof createTopology>[0], topo: Topology
   const dir = mkdtempSync(join(tmpdir(), 'lvs-e2e-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const socket = join(dir, 'lvsadm.sock');
-  const ifaces = topo.director.ifaces.flatMap((i) => ['-i', i.name]);
+  const ifaces = topo.director.ifaces.flatMap((i) => ['-I', i.name]);
   const lvsd = topo.spawn(topo.director, process.execPath, [bin('lvsd'), ...ifaces, '--control-socket', socket]);
   await topo.waitFor(lvsd, /lvsd: balancing on/, 15_000);
   return (args: string) =>

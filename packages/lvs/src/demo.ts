@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   console.log('# lvsd on the director; it answers ARP for the VIP itself (the VIP is no kernel address)');
   const socket = join(dir, 'lvsadm.sock');
   await waitFor(
-    background(ns.director, [process.execPath, join(binDir, 'lvsd.js'), '-i', 'eth0', '--control-socket', socket]),
+    background(ns.director, [process.execPath, join(binDir, 'lvsd.js'), '-I', 'eth0', '--control-socket', socket]),
     /balancing on/,
     15_000,
   );

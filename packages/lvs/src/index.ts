@@ -47,3 +47,4 @@ export type {
   VirtualInterface,
   VirtualServiceRef,
 } from './types.js';
+export * from './keepalived/index.js';
