@@ -50,6 +50,8 @@ export interface TopologyOptions {
   readonly router?: boolean;
   /** A second client namespace on the client's segment (default false). */
   readonly secondClient?: boolean;
+  /** dr/tun without router: a second director (`director2`, .4 on lan) for failover tests (default false). */
+  readonly secondDirector?: boolean;
   /**
    * How traffic for the VIP finds the director:
    * - `address` (default): the VIP is a kernel address on the director's first interface, so the
@@ -132,6 +134,7 @@ export interface Topology {
   readonly client2?: Host;
   readonly router?: Host;
   readonly director: Host;
+  readonly director2?: Host;
   readonly realServers: readonly Host[];
   /** Runs a command in a host's namespace (throws on failure). */
   run(host: Host, cmd: string, args: readonly string[], input?: string): string;
@@ -361,6 +364,7 @@ export async function createTopology(t: ExecutionContext, opts: TopologyOptions)
     tag: 'dir',
     links: layout === 'nat' ? [{ seg: 'cnet', host: 1 }, { seg: 'pnet', host: 1 }] : [{ seg: 'lan', host: 1 }],
   });
+  if (opts.secondDirector) plan.push({ name: 'director2', tag: 'syd2', links: [{ seg: 'lan', host: 4 }] });
   for (let i = 1; i <= nRs; i++) plan.push({ name: `rs${i}`, tag: `rs${i}`, links: [{ seg: rsSeg, host: 10 + i }] });
 
   const sh = (ns: Netns, script: string): void => {
@@ -421,6 +425,7 @@ export async function createTopology(t: ExecutionContext, opts: TopologyOptions)
   const client2 = byName('client2');
   const router = byName('router');
   const director = must('director');
+  const director2 = byName('director2');
   const realServers = hosts.filter((h) => /^rs\d+$/.test(h.name));
   const clients = [client, ...(client2 ? [client2] : [])];
 
@@ -575,6 +580,7 @@ export async function createTopology(t: ExecutionContext, opts: TopologyOptions)
     ...(client2 ? { client2 } : {}),
     ...(router ? { router } : {}),
     director,
+    ...(director2 ? { director2 } : {}),
     realServers,
     run: (host, cmd, args, input) => host.ns.run(cmd, args, input),
     nft: (host, ruleset) => {

@@ -25,6 +25,8 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
+mod sync;
+
 /// How long a deleted real server with no connections stays revivable (`IP_VS_DEST_TRASH_PERIOD`).
 pub const DEST_TRASH_PERIOD: Duration = Duration::from_secs(120);
 
@@ -75,6 +77,8 @@ pub struct Ipvs {
     port0_services: usize,
     /// Next time (ms) the schedulers' housekeeping runs.
     next_tick: u64,
+    /// Connection synchronization daemons.
+    sync: crate::sync::SyncState,
 }
 
 /// Both families' tables, the entry limit and the refusal counter.
@@ -230,6 +234,7 @@ impl Default for Ipvs {
             ftp_services: 0,
             port0_services: 0,
             next_tick: 0,
+            sync: crate::sync::SyncState::default(),
         }
     }
 }
@@ -905,9 +910,22 @@ impl Ipvs {
             assure_template(table, control);
         }
         match transient {
-            None => table.rearm(id, now_ms + timeout),
+            None => {
+                table.rearm(id, now_ms + timeout);
+                // in_pkts, for the sync threshold.
+                let e = table.get_mut(id);
+                e.aux = e.aux.wrapping_add(1);
+                if self.sync.master.is_some() {
+                    self.sync_after_packet::<A>(Some(id), control, now_ms);
+                }
+            }
             // ip_vs_conn_put of a one-packet connection: expired at once.
-            Some(e) => self.unbind::<A>(&e, now_ms),
+            Some(e) => {
+                if self.sync.master.is_some() {
+                    self.sync_after_packet::<A>(None, control, now_ms);
+                }
+                self.unbind::<A>(&e, now_ms);
+            }
         }
         InVerdict::Forward(fwd)
     }
@@ -1265,6 +1283,7 @@ impl Ipvs {
                 } else {
                     table.rearm(id, next);
                 }
+                self.sync_kept_template::<A>(id, at);
                 continue;
             }
             self.drop_entry::<A>(id, at);

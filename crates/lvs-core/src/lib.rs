@@ -17,6 +17,7 @@ pub mod order;
 pub mod rng;
 pub mod sched;
 pub mod stats;
+pub mod sync;
 pub mod time;
 pub mod wire;
 

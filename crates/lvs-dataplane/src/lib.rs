@@ -12,6 +12,7 @@
 //!   devices, for the `lvs-tun-decap` tool that LVS/TUN real servers run on a
 //!   kernel without the `ipip` module (and `lvs-tun-encap`, its test-bench
 //!   counterpart).
+//! * [`sync`] — the UDP multicast sockets of the connection-sync daemons.
 //!
 //! `unsafe` is confined to [`ffi`] layout checks, the ring module and the
 //! [`tun`] ioctls; every block states its invariant in a `SAFETY` comment.
@@ -25,6 +26,8 @@ mod mem;
 mod ring;
 #[cfg(target_os = "linux")]
 pub mod runtime;
+#[cfg(target_os = "linux")]
+pub mod sync;
 pub mod tun;
 
 use std::io;

@@ -10,12 +10,14 @@ use crate::engine_config::{
 };
 use crate::error::{guard, invalid, to_js, Result};
 use crate::names::FileNames;
+use crate::sync::{daemon_info, role, stats_entries, DaemonInfo, DaemonSpec};
 use lvs_core::addr::HostPort;
 use lvs_core::engine::{Engine, EngineConfig, TxFrame};
 use lvs_core::ipvsadm;
 use lvs_core::time::Instant;
 use lvs_core::Ipvs;
 use lvs_dataplane::runtime::{Runtime, RuntimeOptions};
+use lvs_dataplane::sync::SyncIo;
 use napi::bindgen_prelude::{BigInt, Buffer};
 use napi_derive::napi;
 use std::collections::HashMap;
@@ -98,6 +100,8 @@ pub struct NativeDirector {
     clock: Arc<Clock>,
     names: Mutex<Option<FileNames>>,
     runtime: Mutex<Option<Runtime>>,
+    /// The sync daemons' sockets, started with the first daemon of a director on real interfaces.
+    sync_io: Mutex<Option<SyncIo>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -139,6 +143,32 @@ impl NativeDirector {
         }
         let marks = mark_rules(options.mark_rules.as_deref().unwrap_or_default())?;
         Ok((engine_config(interfaces, rts, marks), real))
+    }
+
+    /// Starts a sync daemon in the table; with real interfaces, checks its interface (the MTU
+    /// sets a backup's default maxlen) and makes sure the sync sockets' threads run.
+    fn start_daemon_in(&self, e: &mut Engine, cfg: &ipvsadm::DaemonConfig) -> Result<lvs_core::sync::Daemon> {
+        let live = lock(&self.runtime).is_some();
+        let mtu = if live {
+            let ifc = lvs_dataplane::iface::interface(&cfg.mcast_interface)
+                .map_err(|_| napi::Error::new("ENODEV".to_owned(), "No such device".to_owned()))?;
+            Some(ifc.mtu)
+        } else {
+            None
+        };
+        let d = e.ipvs_mut().start_daemon(cfg, mtu).map_err(to_js)?;
+        let mut io = lock(&self.sync_io);
+        if live && io.is_none() {
+            let c = self.clock.clone();
+            match SyncIo::start(self.engine.clone(), Arc::new(move || c.now())) {
+                Ok(s) => *io = Some(s),
+                Err(err) => {
+                    let _ = e.ipvs_mut().stop_daemon(cfg.role);
+                    return Err(invalid(format!("cannot start the sync threads: {err}")));
+                }
+            }
+        }
+        Ok(d)
     }
 }
 
@@ -192,7 +222,13 @@ impl NativeDirector {
                     napi::Error::new(code.to_owned(), e.to_string())
                 })?)
             };
-            Ok(NativeDirector { engine, clock, names: Mutex::new(None), runtime: Mutex::new(runtime) })
+            Ok(NativeDirector {
+                engine,
+                clock,
+                names: Mutex::new(None),
+                runtime: Mutex::new(runtime),
+                sync_io: Mutex::new(None),
+            })
         })
     }
 
@@ -283,8 +319,53 @@ impl NativeDirector {
                 conn_tab_size: CONN_TAB_SIZE,
                 stdin: stdin.as_deref(),
             };
-            let o = ipvsadm::run(e.ipvs_mut(), &argv, &ctx);
+            let o = match ipvsadm::parse(&program, &argv) {
+                // The daemon's interface is checked here, where interfaces are known.
+                Ok(ipvsadm::Command::StartDaemon(cfg)) => match self.start_daemon_in(e, &cfg) {
+                    Ok(_) => ipvsadm::Outcome::default(),
+                    Err(err) => ipvsadm::Outcome {
+                        stderr: format!("{}\n", err.reason),
+                        status: 255,
+                        ..ipvsadm::Outcome::default()
+                    },
+                },
+                _ => ipvsadm::run(e.ipvs_mut(), &argv, &ctx),
+            };
             Ok(ExecResult { stdout: o.stdout, stderr: o.stderr, status: o.status })
+        })
+    }
+
+    /// `--start-daemon`: starts a connection-sync daemon (`--mcast-interface` etc.). On a director
+    /// with real interfaces the interface must exist (ENODEV) and the multicast sockets start.
+    #[napi]
+    pub fn start_daemon(&self, spec: DaemonSpec) -> Result<DaemonInfo> {
+        self.with(|e, _| {
+            let cfg = spec.config()?;
+            self.start_daemon_in(e, &cfg).map(|d| daemon_info(&d))
+        })
+    }
+
+    /// `--stop-daemon master|backup`.
+    #[napi]
+    pub fn stop_daemon(&self, state: String) -> Result<()> {
+        self.with(|e, _| e.ipvs_mut().stop_daemon(role(&state)?).map_err(to_js))
+    }
+
+    /// `ipvsadm -L --daemon`: the running daemons, master first.
+    #[napi]
+    pub fn daemons(&self) -> Result<Vec<DaemonInfo>> {
+        self.with(|e, _| Ok(e.ipvs().daemons().iter().map(daemon_info).collect()))
+    }
+
+    /// Connection-sync counters (records queued and applied, malformed messages, socket traffic).
+    #[napi]
+    pub fn sync_stats(&self) -> Result<HashMap<String, BigInt>> {
+        self.with(|e, _| {
+            let io = lock(&self.sync_io).as_ref().map(SyncIo::status);
+            Ok(stats_entries(&e.ipvs().sync_stats(), io.as_ref())
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), BigInt::from(v)))
+                .collect())
         })
     }
 
@@ -418,6 +499,9 @@ impl NativeDirector {
     #[napi]
     pub fn close(&self) -> Result<()> {
         guard(|| {
+            if let Some(io) = lock(&self.sync_io).take() {
+                io.stop();
+            }
             if let Some(rt) = lock(&self.runtime).take() {
                 rt.stop().map_err(|e| invalid(format!("a packet worker failed: {e}")))?;
             }

@@ -7,7 +7,9 @@ mod director;
 mod engine_config;
 mod error;
 mod names;
+mod sync;
 
 pub use convert::*;
 pub use director::*;
 pub use engine_config::*;
+pub use sync::{DaemonInfo, DaemonSpec};

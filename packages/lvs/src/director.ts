@@ -19,6 +19,9 @@ import type {
   ServiceInfo,
   ServiceOptions,
   ServiceRef,
+  SyncDaemonInfo,
+  SyncDaemonOptions,
+  SyncState,
   Timeouts,
 } from './types.js';
 
@@ -551,6 +554,69 @@ export class Director implements Disposable {
     const spec = markRuleSpec(rule);
     callNative(() => this.#live().addMarkRule(spec));
     return this;
+  }
+
+  /**
+   * Starts a connection-sync daemon (`ipvsadm --start-daemon`): a master multicasts its
+   * connections and persistence templates (IPVS sync protocol v1, 224.0.0.81:8848 by default),
+   * a backup applies what it receives, so it can take over established connections. On a
+   * director with interfaces the multicast interface must exist (`ENODEV`); a second daemon of
+   * the same state fails with `EEXIST`.
+   *
+   * @example
+   * ```ts
+   * director.startDaemon({ state: 'master', mcastInterface: 'eth0', syncId: 1 });
+   * ```
+   */
+  startDaemon(options: SyncDaemonOptions): SyncDaemonInfo {
+    const spec: Parameters<NativeDirector['startDaemon']>[0] = { state: options.state };
+    if (options.mcastInterface !== undefined) spec.mcastInterface = options.mcastInterface;
+    if (options.syncId !== undefined) spec.syncId = integer('syncId', options.syncId, 0, 255);
+    if (options.syncMaxlen !== undefined) spec.syncMaxlen = integer('syncMaxlen', options.syncMaxlen, 1, 65507);
+    if (options.mcastGroup !== undefined) spec.mcastGroup = options.mcastGroup;
+    if (options.mcastPort !== undefined) spec.mcastPort = integer('mcastPort', options.mcastPort, 1, 65535);
+    if (options.mcastTtl !== undefined) spec.mcastTtl = integer('mcastTtl', options.mcastTtl, 1, 255);
+    return callNative(() => this.#live().startDaemon(spec)) as SyncDaemonInfo;
+  }
+
+  /**
+   * Stops a connection-sync daemon (`ipvsadm --stop-daemon`); `ESRCH` when none of that state runs.
+   *
+   * @example
+   * ```ts
+   * director.stopDaemon('master');
+   * ```
+   */
+  stopDaemon(state: SyncState): this {
+    callNative(() => this.#live().stopDaemon(state));
+    return this;
+  }
+
+  /**
+   * The running connection-sync daemons, master first (`ipvsadm -L --daemon`).
+   *
+   * @example
+   * ```ts
+   * for (const d of director.daemons()) console.log(d.state, d.mcastInterface, d.syncId);
+   * ```
+   */
+  daemons(): SyncDaemonInfo[] {
+    return callNative(() => this.#live().daemons()) as SyncDaemonInfo[];
+  }
+
+  /**
+   * Connection-sync counters: records queued and messages completed by the master, messages
+   * received, entries created and updated, malformed messages, records for unknown services,
+   * and (with interfaces) datagrams sent and received.
+   *
+   * @example
+   * ```ts
+   * const s = director.syncStats();
+   * console.log(s['connsCreated'], s['malformed']);
+   * ```
+   */
+  syncStats(): Record<string, bigint> {
+    return callNative(() => this.#live().syncStats());
   }
 
   /**

@@ -355,3 +355,49 @@ export interface OutFrame {
   /** The Ethernet frame. */
   readonly data: Buffer;
 }
+
+/** The role of a connection-sync daemon: a master sends its connections, a backup receives them. */
+export type SyncState = 'master' | 'backup';
+
+/**
+ * Options of {@link Director.startDaemon}, as `ipvsadm --start-daemon` takes them.
+ *
+ * @example
+ * ```ts
+ * const opts: SyncDaemonOptions = { state: 'master', mcastInterface: 'eth0', syncId: 1 };
+ * ```
+ */
+export interface SyncDaemonOptions {
+  /** Master or backup. */
+  readonly state: SyncState;
+  /** Multicast interface (default `eth0`). */
+  readonly mcastInterface?: string;
+  /** Sync id 0..255 (default 0): written into a master's messages; a backup with a non-zero id ignores other ids. */
+  readonly syncId?: number;
+  /** Largest message in bytes, 1..65507 (default from the MTU: 1472 for IPv4). */
+  readonly syncMaxlen?: number;
+  /** Multicast group (default `224.0.0.81`). */
+  readonly mcastGroup?: string;
+  /** UDP port (default 8848). */
+  readonly mcastPort?: number;
+  /** Multicast TTL 1..255 (default 1). */
+  readonly mcastTtl?: number;
+}
+
+/** A running connection-sync daemon, defaults resolved (`ipvsadm -L --daemon`). */
+export interface SyncDaemonInfo {
+  /** Master or backup. */
+  readonly state: SyncState;
+  /** Multicast interface. */
+  readonly mcastInterface: string;
+  /** Sync id. */
+  readonly syncId: number;
+  /** Largest message in bytes. */
+  readonly syncMaxlen: number;
+  /** Multicast group. */
+  readonly mcastGroup: string;
+  /** UDP port. */
+  readonly mcastPort: number;
+  /** Multicast TTL. */
+  readonly mcastTtl: number;
+}

@@ -231,7 +231,8 @@ pub(crate) fn fwd_from_bits(bits: u16) -> FwdMethod {
 ///
 /// * `control`: for a connection, the id of its template (`NIL` if none); for a template, its
 ///   timeout in seconds (the service's persistence timeout, or 60 after an `expire_later`).
-/// * `aux`: for a template, `n_control` (connections it controls); unused for connections.
+/// * `aux`: for a template, `n_control` (connections it controls); for a connection, `in_pkts`
+///   (client packets seen, for the sync threshold).
 /// * `daddr`: the real server (also in `dest`; kept here so NAT-reply lookups need no arena access).
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
@@ -245,6 +246,10 @@ pub(crate) struct Entry<A> {
     pub flags: u16,
     pub daddr: A,
     pub dport: u16,
+    /// The state when the entry was last synchronized (`old_state`; in the padding before `dest`).
+    pub old_state: u8,
+    /// A template's packet count for the sync threshold (saturating; connections count in `aux`).
+    pub tpl_pkts: u8,
     pub dest: DestId,
     pub control: u32,
     pub aux: u32,
@@ -277,6 +282,8 @@ impl<A: Addr> Entry<A> {
             flags,
             daddr,
             dport,
+            old_state: 0,
+            tpl_pkts: 0,
             dest,
             control: NIL,
             aux: 0,

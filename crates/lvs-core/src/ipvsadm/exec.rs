@@ -1,6 +1,8 @@
 //! Running ipvsadm commands against the table: what ipvsadm would print and its exit status.
 
-use super::format::{list_all, list_conn, list_service, list_timeout, save, Names, IPVS_VERSION};
+use super::format::{
+    list_all, list_conn, list_daemons, list_service, list_timeout, save, Names, IPVS_VERSION,
+};
 use super::parse::{parse, Command, Usage};
 use crate::ipvs::Ipvs;
 use crate::time::Instant;
@@ -207,16 +209,13 @@ pub fn execute(ipvs: &mut Ipvs, cmd: Command, ctx: &Context<'_>) -> Outcome {
                 return Outcome::out(list_timeout(tcp, tcpfin, udp));
             }
             if l.daemon {
-                // One line per running sync daemon; none run here (connection sync is not built yet).
-                return Outcome::default();
+                return Outcome::out(list_daemons(&ipvs.daemons()));
             }
             Outcome::out(list_all(ipvs, &l.format, ctx.names, ctx.conn_tab_size))
         }
         Command::SetTimeout { tcp, tcpfin, udp } => table(ipvs.set_timeouts(tcp, tcpfin, udp)),
-        Command::StartDaemon(_) => {
-            Outcome::err("Operation not supported: connection synchronization is not built yet", 255)
-        }
-        Command::StopDaemon { .. } => Outcome::err("No daemon is running", 255),
+        Command::StartDaemon(c) => table(ipvs.start_daemon(&c, None).map(drop)),
+        Command::StopDaemon { role } => table(ipvs.stop_daemon(role)),
     }
 }
 

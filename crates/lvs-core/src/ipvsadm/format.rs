@@ -383,6 +383,11 @@ pub fn list_timeout(tcp: u32, tcpfin: u32, udp: u32) -> String {
     format!("Timeout (tcp tcpfin udp): {tcp} {tcpfin} {udp}\n")
 }
 
+/// `-L --daemon`: one line per running sync daemon, master first.
+pub fn list_daemons(daemons: &[crate::sync::Daemon]) -> String {
+    daemons.iter().map(|d| d.listing() + "\n").collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests_support {
     pub(crate) use super::largenum;

@@ -384,6 +384,17 @@ fn connections_timeouts_and_daemons() {
     );
     assert_eq!(ok(&mut ipvs, "-L --daemon"), "", "no sync daemon runs");
     assert_eq!(err(&mut ipvs, "--stop-daemon master"), (255, "No daemon is running".into()));
+    ok(&mut ipvs, "--start-daemon backup --mcast-interface eth1 --syncid 9 --mcast-port 9000");
+    ok(&mut ipvs, "--start-daemon master --mcast-interface eth0 --syncid 1");
+    assert_eq!(err(&mut ipvs, "--start-daemon master"), (255, "Daemon has already run".into()));
+    assert_eq!(
+        ok(&mut ipvs, "-L --daemon"),
+        "master sync daemon (mcast=eth0, syncid=1, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n\
+         backup sync daemon (mcast=eth1, syncid=9, maxlen=1472, group=224.0.0.81, port=9000, ttl=1)\n"
+    );
+    ok(&mut ipvs, "--stop-daemon master");
+    ok(&mut ipvs, "--stop-daemon backup");
+    assert_eq!(ok(&mut ipvs, "-L --daemon"), "");
 }
 
 /// A random but valid rule set, built through the table API.

@@ -85,6 +85,7 @@ pub mod icmpv6;
 pub mod ipip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ipvs_sync;
 pub mod sctp;
 pub mod tcp;
 pub mod udp;
