@@ -15,6 +15,7 @@ export { fwmark, sctp, type ServiceBuilder, type ServiceDefinition, tcp, udp } f
 export { Director, type DirectorOptions, type ExecResult } from './director.js';
 export { type ControlOptions, type ControlServer, DEFAULT_CONTROL_SOCKET } from './control.js';
 export { LvsError, type LvsErrorCode } from './errors.js';
+export * from './health/index.js';
 export { type RealServerOptions, type RealServerSetup, setupRealServer } from './realserver.js';
 export type {
   AddressText,
