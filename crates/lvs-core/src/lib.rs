@@ -18,6 +18,7 @@ pub mod rng;
 pub mod sched;
 pub mod stats;
 pub mod time;
+pub mod vrrp;
 pub mod wire;
 
 pub use error::{Code, Error, Result};

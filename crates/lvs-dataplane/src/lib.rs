@@ -12,6 +12,8 @@
 //!   devices, for the `lvs-tun-decap` tool that LVS/TUN real servers run on a
 //!   kernel without the `ipip` module (and `lvs-tun-encap`, its test-bench
 //!   counterpart).
+//! * [`vrrp`] — the VRRP speaker at run time: raw IP sockets and the thread that drives the pure
+//!   instances of `lvs_core::vrrp` and the engine's VIP ownership.
 //!
 //! `unsafe` is confined to [`ffi`] layout checks, the ring module and the
 //! [`tun`] ioctls; every block states its invariant in a `SAFETY` comment.
@@ -26,6 +28,8 @@ mod ring;
 #[cfg(target_os = "linux")]
 pub mod runtime;
 pub mod tun;
+#[cfg(target_os = "linux")]
+pub mod vrrp;
 
 use std::io;
 

@@ -7,7 +7,9 @@ mod director;
 mod engine_config;
 mod error;
 mod names;
+mod vrrp;
 
 pub use convert::*;
 pub use director::*;
 pub use engine_config::*;
+pub use vrrp::*;

@@ -88,6 +88,7 @@ pub mod ipv6;
 pub mod sctp;
 pub mod tcp;
 pub mod udp;
+pub mod vrrp;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -107,6 +108,7 @@ pub use ipv6::{Packet as Ipv6Packet, Repr as Ipv6Repr, UpperLayer};
 pub use sctp::{Packet as SctpPacket, Repr as SctpRepr};
 pub use tcp::{Packet as TcpPacket, Repr as TcpRepr, TcpFlags};
 pub use udp::{Packet as UdpPacket, Repr as UdpRepr};
+pub use vrrp::{Packet as VrrpPacket, Repr as VrrpRepr};
 
 /// A field of a header: a byte range.
 pub type Field = core::ops::Range<usize>;
