@@ -19,6 +19,7 @@ pub mod sched;
 pub mod stats;
 pub mod sync;
 pub mod time;
+pub mod vrrp;
 pub mod wire;
 
 pub use error::{Code, Error, Result};

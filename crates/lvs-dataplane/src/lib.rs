@@ -13,6 +13,8 @@
 //!   kernel without the `ipip` module (and `lvs-tun-encap`, its test-bench
 //!   counterpart).
 //! * [`sync`] — the UDP multicast sockets of the connection-sync daemons.
+//! * [`vrrp`] — the VRRP speaker at run time: raw IP sockets and the thread that drives the pure
+//!   instances of `lvs_core::vrrp` and the engine's VIP ownership.
 //!
 //! `unsafe` is confined to [`ffi`] layout checks, the ring module and the
 //! [`tun`] ioctls; every block states its invariant in a `SAFETY` comment.
@@ -29,6 +31,8 @@ pub mod runtime;
 #[cfg(target_os = "linux")]
 pub mod sync;
 pub mod tun;
+#[cfg(target_os = "linux")]
+pub mod vrrp;
 
 use std::io;
 

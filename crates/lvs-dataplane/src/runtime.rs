@@ -52,10 +52,10 @@ const TICK: Duration = Duration::from_millis(50);
 /// How long an idle worker sleeps in poll before checking for a stop request.
 const IDLE_POLL_MS: i32 = 20;
 
-/// One interface's socket of a worker.
-struct Port {
-    ifindex: u32,
-    sock: PacketSocket,
+/// One interface's socket of a worker (or of the VRRP speaker's announcements).
+pub(crate) struct Port {
+    pub(crate) ifindex: u32,
+    pub(crate) sock: PacketSocket,
 }
 
 /// A worker's sockets: RX and TX apart, so frames are read from an RX block while the engine
@@ -66,11 +66,11 @@ struct Ports {
 }
 
 /// The TX side as the engine sees it: one TX ring per interface.
-struct RingSink<'a> {
-    ports: &'a mut [Port],
+pub(crate) struct RingSink<'a> {
+    pub(crate) ports: &'a mut [Port],
 }
 
-fn flush_all(ports: &mut [Port]) {
+pub(crate) fn flush_all(ports: &mut [Port]) {
     for p in ports {
         // Back-pressure is not an error; a hard error shows again on the next send.
         let _ = p.sock.flush();

@@ -11,6 +11,7 @@ use crate::engine_config::{
 use crate::error::{guard, invalid, to_js, Result};
 use crate::names::FileNames;
 use crate::sync::{daemon_info, role, stats_entries, DaemonInfo, DaemonSpec};
+use crate::vrrp::{EventCallback, NativeVrrpSpeaker, VrrpInstanceSpec};
 use lvs_core::addr::HostPort;
 use lvs_core::engine::{Engine, EngineConfig, TxFrame};
 use lvs_core::ipvsadm;
@@ -21,7 +22,7 @@ use lvs_dataplane::sync::SyncIo;
 use napi::bindgen_prelude::{BigInt, Buffer};
 use napi_derive::napi;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Where the director's time comes from.
@@ -102,6 +103,8 @@ pub struct NativeDirector {
     runtime: Mutex<Option<Runtime>>,
     /// The sync daemons' sockets, started with the first daemon of a director on real interfaces.
     sync_io: Mutex<Option<SyncIo>>,
+    /// A VRRP speaker runs (one per director: it owns the engine's managed VIPs).
+    vrrp_active: Arc<AtomicBool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -228,6 +231,7 @@ impl NativeDirector {
                 names: Mutex::new(None),
                 runtime: Mutex::new(runtime),
                 sync_io: Mutex::new(None),
+                vrrp_active: Arc::new(AtomicBool::new(false)),
             })
         })
     }
@@ -493,6 +497,52 @@ impl NativeDirector {
                 "advanceTime needs a director opened with { clock: 'manual' }".to_owned(),
             )),
         }
+    }
+
+    /// Starts a VRRP speaker for `instances` (on interfaces the director runs on); `callback` gets
+    /// every event. One speaker per director.
+    #[napi]
+    pub fn start_vrrp(
+        &self,
+        instances: Vec<VrrpInstanceSpec>,
+        sync_groups: Option<Vec<Vec<String>>>,
+        #[napi(ts_arg_type = "(event: VrrpEvent) => void")] callback: EventCallback,
+    ) -> Result<NativeVrrpSpeaker> {
+        guard(|| {
+            if lock(&self.runtime).is_none() {
+                return Err(napi::Error::new(
+                    "ENOTSUP".to_owned(),
+                    "VRRP needs a director running on real interfaces".to_owned(),
+                ));
+            }
+            let names: Vec<String> =
+                lock(&self.engine).config().interfaces.iter().map(|i| i.name.clone()).collect();
+            if let Some(i) = instances.iter().find(|i| !names.contains(&i.interface)) {
+                return Err(invalid(format!(
+                    "({}) interface `{}' is not one the director runs on",
+                    i.name, i.interface
+                )));
+            }
+            if self.vrrp_active.swap(true, Ordering::AcqRel) {
+                return Err(napi::Error::new(
+                    "EBUSY".to_owned(),
+                    "a VRRP speaker already runs on this director".to_owned(),
+                ));
+            }
+            let c = self.clock.clone();
+            let r = NativeVrrpSpeaker::start(
+                self.engine.clone(),
+                Arc::new(move || c.now()),
+                &instances,
+                sync_groups.as_deref().unwrap_or_default(),
+                callback,
+                self.vrrp_active.clone(),
+            );
+            if r.is_err() {
+                self.vrrp_active.store(false, Ordering::Release);
+            }
+            r
+        })
     }
 
     /// Stops the packet workers (if any). Idempotent.

@@ -8,8 +8,10 @@ mod engine_config;
 mod error;
 mod names;
 mod sync;
+mod vrrp;
 
 pub use convert::*;
 pub use director::*;
 pub use engine_config::*;
 pub use sync::{DaemonInfo, DaemonSpec};
+pub use vrrp::*;

@@ -7,6 +7,7 @@ import type { ServiceBuilder } from './builder.js';
 import { type ControlOptions, type ControlServer, serveControl } from './control.js';
 import { callNative, LvsError } from './errors.js';
 import { native } from './native.js';
+import { type StartVrrpOptions, type VrrpInstanceOptions, VrrpSpeaker } from './vrrp.js';
 import type {
   ConnectionInfo,
   FlowQuery,
@@ -162,6 +163,7 @@ export class Director implements Disposable {
   readonly #native: NativeDirector;
   #closed = false;
   readonly #servers = new Set<ControlServer>();
+  readonly #speakers = new Set<VrrpSpeaker>();
 
   private constructor(nativeDirector: NativeDirector) {
     this.#native = nativeDirector;
@@ -633,6 +635,36 @@ export class Director implements Disposable {
   }
 
   /**
+   * Starts VRRP for `instances` (keepalived's `vrrp_instance` blocks) on interfaces the director
+   * runs on. From then on each instance's VIPs are answered (ARP/ND) and balanced only while the
+   * instance is MASTER, whether or not a service uses them. One speaker per director; closing
+   * the director stops it.
+   *
+   * @throws {@link LvsError} `ENOTSUP` for a director without real interfaces, `EBUSY` for a
+   * second speaker, `EINVAL` for a bad instance, `EPERM` without privileges.
+   * @example
+   * ```ts
+   * const director = await Director.open({ interfaces: ['eth0'] });
+   * const vrrp = director.startVrrp(
+   *   [{ name: 'VI_1', interface: 'eth0', virtualRouterId: 51, priority: 150,
+   *      virtualIpaddress: ['10.200.0.100'], trackScript: ['chk_web'] }],
+   *   { scripts: { chk_web: { script: ['/usr/bin/curl', '-sf', 'http://127.0.0.1/'], weight: -60 } } },
+   * );
+   * vrrp.on('state', (c) => console.log(c.instance, c.from, '->', c.to));
+   * ```
+   */
+  startVrrp(instances: readonly VrrpInstanceOptions[], options: StartVrrpOptions = {}): VrrpSpeaker {
+    const director = this.#live();
+    const speaker = new VrrpSpeaker(
+      (specs, groups, cb) => director.startVrrp(specs, groups, (e) => cb(e)),
+      instances,
+      options,
+    );
+    this.#speakers.add(speaker);
+    return speaker;
+  }
+
+  /**
    * Closes the director. Further calls throw `EINVAL`. Also runs on `using` scope exit.
    *
    * @example
@@ -642,6 +674,8 @@ export class Director implements Disposable {
    */
   close(): void {
     if (this.#closed) return;
+    for (const speaker of this.#speakers) speaker.stop();
+    this.#speakers.clear();
     this.#closed = true;
     callNative(() => this.#native.close());
     for (const server of this.#servers) void server.close();

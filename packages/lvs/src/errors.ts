@@ -17,6 +17,8 @@
  * - `ENOTSUP`: the operation needs another kind of director (e.g. a manual clock).
  * - `ENODEV`: a network interface is missing or unusable.
  * - `EPERM`: the packet path needs privileges (root, or CAP_NET_RAW and CAP_NET_ADMIN).
+ * - `EBUSY`: the resource is taken (a second VRRP speaker on one director).
+ * - `EIO`: a socket or thread of the packet path failed.
  * - `EPANIC`: an internal error in the native core (a bug: please report it).
  */
 export type LvsErrorCode =
@@ -30,6 +32,8 @@ export type LvsErrorCode =
   | 'ENOTSUP'
   | 'ENODEV'
   | 'EPERM'
+  | 'EBUSY'
+  | 'EIO'
   | 'EPANIC';
 
 const CODES: ReadonlySet<string> = new Set<LvsErrorCode>([
@@ -43,6 +47,8 @@ const CODES: ReadonlySet<string> = new Set<LvsErrorCode>([
   'ENOTSUP',
   'ENODEV',
   'EPERM',
+  'EBUSY',
+  'EIO',
   'EPANIC',
 ]);
 

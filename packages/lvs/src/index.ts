@@ -16,6 +16,23 @@ export { Director, type DirectorOptions, type ExecResult } from './director.js';
 export { type ControlOptions, type ControlServer, DEFAULT_CONTROL_SOCKET } from './control.js';
 export { LvsError, type LvsErrorCode } from './errors.js';
 export * from './health/index.js';
+export {
+  splitCommand,
+  type StartVrrpOptions,
+  type VrrpAuthentication,
+  type VrrpCommand,
+  type VrrpEvents,
+  type VrrpInstanceOptions,
+  type VrrpInstanceStatus,
+  type VrrpLog,
+  type VrrpScriptOptions,
+  VrrpSpeaker,
+  type VrrpState,
+  type VrrpStateChange,
+  type VrrpSyncGroupOptions,
+  type VrrpTrackScript,
+  type VrrpTrackScriptEntry,
+} from './vrrp.js';
 export { type RealServerOptions, type RealServerSetup, setupRealServer } from './realserver.js';
 export type {
   AddressText,

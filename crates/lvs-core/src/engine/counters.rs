@@ -136,6 +136,8 @@ counters! {
     /// Unsupported packets to a VIP that are dropped rather than passed (ICMP errors quoting
     /// non-first fragments, ...).
     drop_unsupported,
+    /// Packets to a managed address (VRRP VIP) while this director is not its master.
+    drop_standby,
 
     /// ICMP / ICMPv6 errors the director generated: port unreachable.
     icmp_port_unreachable_sent,

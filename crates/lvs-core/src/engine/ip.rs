@@ -324,6 +324,9 @@ impl Engine {
             self.counters.to_host_own += 1;
             return self.hand_to_host(sink, self.cfg.interfaces[ifp].index, frame);
         }
+        if self.is_standby(ip.dst) {
+            return self.drop(DropCause::Standby);
+        }
         self.transit(ifp, frame, ip, now, sink)
     }
 

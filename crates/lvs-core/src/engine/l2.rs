@@ -229,16 +229,37 @@ impl Engine {
         self.refresh_vips();
         let mut sent = 0;
         for i in 0..self.vips.len() {
-            let vip = self.vips[i];
-            let on_subnet = |ifc: &super::Interface| ifc.addrs.iter().any(|a| a.subnet().contains(vip));
-            let any = self.cfg.interfaces.iter().any(on_subnet);
-            for ifp in 0..self.cfg.interfaces.len() {
-                if any && !on_subnet(&self.cfg.interfaces[ifp]) {
-                    continue;
-                }
-                if self.announce_one(sink, ifp, vip) {
-                    sent += 1;
-                }
+            sent += self.announce_vip(sink, self.vips[i]);
+        }
+        sent
+    }
+
+    /// Announces one round of `addrs`, in their order, as [`announce`](Self::announce) does: the
+    /// burst a VRRP master sends on taking over. Addresses the engine does not answer for (not
+    /// VIPs, or managed and not claimed) are skipped, so the link is never pointed at an address
+    /// nobody serves. Returns the number of frames sent.
+    pub fn announce_addrs<S: Sink>(&mut self, sink: &mut S, addrs: &[IpAddr]) -> usize {
+        self.refresh_vips();
+        let mut sent = 0;
+        for &a in addrs {
+            if self.owns(a) {
+                sent += self.announce_vip(sink, a);
+            }
+        }
+        sent
+    }
+
+    /// Announces `vip` on each interface whose subnet holds it, or on every interface when none does.
+    fn announce_vip<S: Sink>(&mut self, sink: &mut S, vip: IpAddr) -> usize {
+        let on_subnet = |ifc: &super::Interface| ifc.addrs.iter().any(|a| a.subnet().contains(vip));
+        let any = self.cfg.interfaces.iter().any(on_subnet);
+        let mut sent = 0;
+        for ifp in 0..self.cfg.interfaces.len() {
+            if any && !on_subnet(&self.cfg.interfaces[ifp]) {
+                continue;
+            }
+            if self.announce_one(sink, ifp, vip) {
+                sent += 1;
             }
         }
         self.counters.neigh_announce_sent += sent as u64;

@@ -112,6 +112,8 @@ pub enum DropCause {
     TunnelUnsupported,
     /// Something to a VIP the engine does not handle and does not pass.
     Unsupported,
+    /// To a managed address this director does not hold now (a VRRP backup's VIP).
+    Standby,
     /// IPVS dropped it.
     Ipvs(DropReason),
     /// IPVS rejected it (ICMP port unreachable sent).
@@ -170,6 +172,12 @@ pub struct Engine {
     /// Wider mark-rule destinations.
     vip_prefixes: Vec<Prefix>,
     vips_dirty: bool,
+    /// Sorted addresses whose ownership an arbiter (VRRP) decides, and the sorted subset it
+    /// currently holds ([`Engine::set_vip_ownership`]).
+    managed: Vec<IpAddr>,
+    claimed: Vec<IpAddr>,
+    /// Sorted `managed` minus `claimed`: neither answered nor balanced.
+    standby: Vec<IpAddr>,
     /// Sorted interface addresses.
     locals: Vec<IpAddr>,
     neigh: Neighbours,
@@ -194,6 +202,9 @@ impl Engine {
             vips: Vec::new(),
             vip_prefixes: Vec::new(),
             vips_dirty: true,
+            managed: Vec::new(),
+            claimed: Vec::new(),
+            standby: Vec::new(),
             locals: Vec::new(),
             counters: Counters::default(),
             ident: 0,
@@ -254,10 +265,38 @@ impl Engine {
     }
 
     /// The VIPs the engine answers ARP / ND for: every service address plus the host
-    /// destinations of the mark rules, sorted.
+    /// destinations of the mark rules, plus the claimed managed addresses, minus the managed
+    /// addresses not claimed; sorted.
     pub fn vips(&mut self) -> &[IpAddr] {
         self.refresh_vips();
         &self.vips
+    }
+
+    /// Hands the ownership of `managed` addresses to an arbiter such as a VRRP speaker, which
+    /// holds the `claimed` ones (a claimed address is managed too). A claimed address is a VIP
+    /// even when no service uses it (a NAT gateway address: the engine answers ARP / ND for it
+    /// and passes its traffic on as for any VIP). A managed address not claimed is a backup's
+    /// address: the engine neither answers ARP / ND for it nor balances packets sent to it
+    /// (counted in `drop_standby`), whatever services or mark rules name it, because the
+    /// current master serves it. Replaces the previous sets; empty slices end the management.
+    pub fn set_vip_ownership(&mut self, managed: &[IpAddr], claimed: &[IpAddr]) {
+        self.claimed = claimed.to_vec();
+        self.claimed.sort_unstable();
+        self.claimed.dedup();
+        self.managed = managed.iter().chain(claimed).copied().collect();
+        self.managed.sort_unstable();
+        self.managed.dedup();
+        self.vips_dirty = true;
+    }
+
+    /// The managed addresses (sorted), as set by [`set_vip_ownership`](Self::set_vip_ownership).
+    pub fn managed_vips(&self) -> &[IpAddr] {
+        &self.managed
+    }
+
+    /// The claimed managed addresses (sorted).
+    pub fn claimed_vips(&self) -> &[IpAddr] {
+        &self.claimed
     }
 
     /// The MAC known for `addr` on interface `ifindex` (reachable or stale entries).
@@ -354,6 +393,11 @@ impl Engine {
                 self.vip_prefixes.push(r.destination);
             }
         }
+        self.vips.extend_from_slice(&self.claimed);
+        self.standby.clear();
+        self.standby.extend(self.managed.iter().filter(|a| self.claimed.binary_search(a).is_err()));
+        let standby = &self.standby;
+        self.vips.retain(|a| standby.binary_search(a).is_err());
         self.vips.sort_unstable();
         self.vips.dedup();
         self.vips_dirty = false;
@@ -365,10 +409,20 @@ impl Engine {
         self.vips.binary_search(&addr).is_ok()
     }
 
-    /// A destination the engine load balances: a VIP or inside a mark-rule prefix.
+    /// A destination the engine load balances: a VIP or inside a mark-rule prefix (unless a
+    /// backup's managed address).
     #[inline]
     fn is_vip(&self, addr: IpAddr) -> bool {
-        self.owns(addr) || self.vip_prefixes.iter().any(|p| p.contains(addr))
+        self.owns(addr)
+            || (!self.vip_prefixes.is_empty()
+                && !self.is_standby(addr)
+                && self.vip_prefixes.iter().any(|p| p.contains(addr)))
+    }
+
+    /// A managed address this director does not hold now.
+    #[inline]
+    fn is_standby(&self, addr: IpAddr) -> bool {
+        !self.standby.is_empty() && self.standby.binary_search(&addr).is_ok()
     }
 
     /// One of the interface addresses.
@@ -441,6 +495,7 @@ impl Engine {
             DropCause::Transit => c.drop_transit += 1,
             DropCause::TunnelUnsupported => c.drop_tunnel_unsupported += 1,
             DropCause::Unsupported => c.drop_unsupported += 1,
+            DropCause::Standby => c.drop_standby += 1,
             DropCause::Ipvs(DropReason::DestUnavailable) => c.drop_dest_unavailable += 1,
             DropCause::Ipvs(DropReason::TableFull) => c.drop_conn_table_full += 1,
             DropCause::Ipvs(DropReason::Malformed) => c.drop_ipvs_malformed += 1,

@@ -89,6 +89,7 @@ pub mod ipvs_sync;
 pub mod sctp;
 pub mod tcp;
 pub mod udp;
+pub mod vrrp;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -108,6 +109,7 @@ pub use ipv6::{Packet as Ipv6Packet, Repr as Ipv6Repr, UpperLayer};
 pub use sctp::{Packet as SctpPacket, Repr as SctpRepr};
 pub use tcp::{Packet as TcpPacket, Repr as TcpRepr, TcpFlags};
 pub use udp::{Packet as UdpPacket, Repr as UdpRepr};
+pub use vrrp::{Packet as VrrpPacket, Repr as VrrpRepr};
 
 /// A field of a header: a byte range.
 pub type Field = core::ops::Range<usize>;

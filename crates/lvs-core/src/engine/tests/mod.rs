@@ -17,6 +17,7 @@ mod golden;
 mod icmp;
 mod l2;
 mod misc;
+mod ownership;
 
 use super::*;
 use crate::model::{DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey};
