@@ -63,7 +63,7 @@ test('script keywords use script quoting: both quote kinds, joined text, user an
   const s = config.vrrpScripts[0];
   t.deepEqual(s?.script, {
     command: "bash -c '</dev/tcp/127.0.0.1/80'",
-    argv: ['bash', '-c', "'</dev/tcp/127.0.0.1/80'"],
+    argv: ['bash', '-c', '</dev/tcp/127.0.0.1/80'], // single quotes group words and are removed
     shell: false,
     user: 'nobody',
     group: 'nogroup',
@@ -193,11 +193,12 @@ test('dump rules: alpha servers are left out unless inhibit_on_failure (weight 0
   const rs = (ip: string, body = ''): string => ` real_server ${ip} 8080 {\n${body} }\n`;
   const rules = async (text: string): Promise<string> => keepalivedToIpvsadm(parse(text).config);
   t.is(
-    await rules(base(rs('10.0.0.2', '  alpha\n') + rs('10.0.0.3', '  alpha\n  inhibit_on_failure\n') + rs('10.0.0.4'))),
+    // alpha: the server's checkers start failed (a server without checkers has none to fail).
+    await rules(base(rs('10.0.0.2', '  alpha\n  TCP_CHECK {\n  }\n') + rs('10.0.0.3', '  alpha\n  inhibit_on_failure\n  TCP_CHECK {\n  }\n') + rs('10.0.0.4'))),
     '-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.3:8080 -m -w 0\n-a -t 10.0.0.1:80 -r 10.0.0.4:8080 -m -w 1\n',
   );
   t.is(
-    await rules(base(rs('10.0.0.2'), ' alpha\n sorry_server 10.0.0.9 8080\n')),
+    await rules(base(rs('10.0.0.2', '  TCP_CHECK {\n  }\n'), ' alpha\n sorry_server 10.0.0.9 8080\n')),
     '-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.9:8080 -m -w 1\n',
   );
   t.is(
@@ -251,7 +252,7 @@ test('lvsd --dump-rules prints the ipvsadm -S -n rules of the seed and sample co
   t.is(group.stdout.split('\n').filter((l) => l.startsWith('-a')).length, services.length * 2, 'each service gets both real servers');
 });
 
-test('lvsd -t exit codes and messages; -f without -t is not built yet; -i is the config id', (t) => {
+test('lvsd -t exit codes and messages; -f refuses a missing file; -i is the config id', (t) => {
   const missing = lvsd(['-t', '-f', '/nonexistent/keepalived.conf']);
   t.deepEqual(missing, { status: 0, stdout: '', stderr: "Config files missing '/nonexistent/keepalived.conf'.\n" });
   const conditional = join(samplesDir, 'keepalived.conf.conditional_conf');
@@ -259,9 +260,10 @@ test('lvsd -t exit codes and messages; -f without -t is not built yet; -i is the
   t.is(none.status, 5);
   t.true(none.stderr.includes(`(${conditional}: Line 13) No script set for vrrp_script check_VI_0 - removing\n`));
   t.is(lvsd([`--config-test=${conditional}`, '--config-id', 'high']).status, 0);
-  const run = lvsd(['-f', conditional]);
+  // Running (-f without -t) needs a readable file; the real runs are in test/ha.spec.ts.
+  const run = lvsd(['-f', '/nonexistent/keepalived.conf']);
   t.is(run.status, 1);
-  t.regex(run.stderr, /not built yet/);
+  t.regex(run.stderr, /Config files missing '\/nonexistent\/keepalived.conf'\.\nlvsd: cannot run/);
 });
 
 // ---- the oracle: keepalived -t on the same files, in a namespace with the interfaces they name ----

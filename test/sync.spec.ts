@@ -29,7 +29,7 @@ async function startLvsd(
   const dir = mkdtempSync(join(tmpdir(), 'lvs-sy-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const socket = join(dir, 'lvsadm.sock');
-  const lvsd = topo.spawn(host, process.execPath, [bin('lvsd'), '-i', 'eth0', '--control-socket', socket]);
+  const lvsd = topo.spawn(host, process.execPath, [bin('lvsd'), '-I', 'eth0', '--control-socket', socket]);
   await topo.waitFor(lvsd, /lvsd: balancing on/, 15_000);
   const lvsadm = (args: string) =>
     execFileSync(process.execPath, [bin('lvsadm'), ...args.split(' ')], {

@@ -14,10 +14,10 @@
 export { fwmark, sctp, type ServiceBuilder, type ServiceDefinition, tcp, udp } from './builder.js';
 export { Director, type DirectorOptions, type ExecResult } from './director.js';
 export { type ControlOptions, type ControlServer, DEFAULT_CONTROL_SOCKET } from './control.js';
+export { splitCommand } from './command.js';
 export { LvsError, type LvsErrorCode } from './errors.js';
 export * from './health/index.js';
 export {
-  splitCommand,
   type StartVrrpOptions,
   type VrrpAuthentication,
   type VrrpCommand,

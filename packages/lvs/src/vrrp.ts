@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { splitCommand } from './command.js';
 import { callNative, LvsError } from './errors.js';
 import type { Director } from './director.js';
 import type { native } from './native.js';
@@ -212,41 +213,6 @@ export interface VrrpEvents {
   log: [VrrpLog];
   /** A socket or script error; emitted only while someone listens, so it never crashes the process. */
   error: [LvsError];
-}
-
-/**
- * Splits a keepalived command line (`notify_master "/path/script arg1 arg2"`) at unquoted spaces;
- * single and double quotes group words and are removed. This is how string {@link VrrpCommand}s
- * become argv.
- *
- * @example
- * ```ts
- * splitCommand(`/etc/keepalived/notify.sh master "VI 1"`); // ['/etc/keepalived/notify.sh', 'master', 'VI 1']
- * ```
- */
-export function splitCommand(line: string): string[] {
-  const words: string[] = [];
-  let cur = '';
-  let quote: string | undefined;
-  let inWord = false;
-  for (const ch of line) {
-    if (quote !== undefined) {
-      if (ch === quote) quote = undefined;
-      else cur += ch;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-      inWord = true;
-    } else if (ch === ' ' || ch === '\t') {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += ch;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(cur);
-  return words;
 }
 
 function argv(cmd: VrrpCommand): string[] {

@@ -3,11 +3,14 @@
  * `lvsd`: runs an lvs director on real interfaces and serves `lvsadm` on a control socket.
  *
  *   lvsd -I eth0 [-I eth1] [--workers N] [--control-socket PATH] [--rules FILE]
+ *   lvsd -f keepalived.conf [-i CONFIG_ID] [-I IFACE …] [-X]   run a keepalived configuration
  *   lvsd -t [-f FILE] [-i CONFIG_ID]            check a keepalived.conf like `keepalived -t`
  *   lvsd --dump-rules [-f FILE] [-i CONFIG_ID]  print the `ipvsadm -S -n` rules the file produces
  *
- * Rules (ipvsadm -S format) are applied at start; afterwards `lvsadm` changes them. Stops
- * cleanly on SIGINT/SIGTERM. The command line follows keepalived's where they overlap (`-f`,
+ * Rules (ipvsadm -S format) are applied at start; afterwards `lvsadm` changes them. With `-f`,
+ * the keepalived configuration's virtual servers, health checks, VRRP instances and sync daemon
+ * run on the interfaces it names (plus any `-I`). Stops cleanly on SIGINT/SIGTERM (a VRRP
+ * MASTER resigns with priority 0, and the configuration's rules are removed unless `-X`). The command line follows keepalived's where they overlap (`-f`,
  * `-t`, `-i` is the config id), so interfaces are `-I`.
  * @internal
  * @module
@@ -17,13 +20,17 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CONTROL_SOCKET } from '../control.js';
 import { Director } from '../director.js';
 import { LvsError } from '../errors.js';
+import { type KeepalivedPlan, type KeepalivedRun, planKeepalived, runKeepalived } from '../keepalived/daemon.js';
 import { checkKeepalivedConfig, keepalivedToIpvsadm, parseKeepalivedConfig } from '../keepalived/index.js';
+import type { KeepalivedConfig } from '../keepalived/types.js';
 
 const DEFAULT_CONFIG = '/etc/keepalived/keepalived.conf';
 const usage = `Usage: lvsd -I IFACE [-I IFACE …] [--workers N] [--control-socket PATH] [--rules FILE]
+       lvsd -f FILE [-i ID] [-I IFACE …] [-X]
        lvsd -t [-f FILE] [-i ID] | --dump-rules [-f FILE] [-i ID]
-  -I, --interface IFACE    interface to balance on (repeatable)
-  -f, --use-file FILE      keepalived configuration (default ${DEFAULT_CONFIG})
+  -I, --interface IFACE    interface to balance on (repeatable; with -f, added to the config's)
+  -f, --use-file FILE      run a keepalived configuration (default ${DEFAULT_CONFIG} for -t/--dump-rules)
+  -X, --dont-release-ipvs  with -f: leave the rules in place when stopping
   -t, --config-test[=FILE] check the configuration like keepalived -t (exit 0 ok, 4, 5, 6)
       --dump-rules         print the ipvsadm -S -n rules the configuration produces at startup
   -i, --config-id ID       config id for @ID lines (default: the host name up to the first dot)
@@ -46,6 +53,7 @@ try {
       'config-test': { type: 'boolean', short: 't' },
       'dump-rules': { type: 'boolean' },
       'config-id': { type: 'string', short: 'i' },
+      'dont-release-ipvs': { type: 'boolean', short: 'X' },
       workers: { type: 'string', short: 'w' },
       'control-socket': { type: 'string', short: 's' },
       rules: { type: 'string', short: 'r' },
@@ -83,31 +91,65 @@ if (args['dump-rules']) {
   }
   process.exit(0);
 }
-if (args['use-file'] !== undefined) fail('running from a keepalived configuration (-f without -t or --dump-rules) is not built yet', 1);
-const interfaces = args.interface ?? [];
-if (interfaces.length === 0) fail(`at least one --interface is needed\n${usage}`);
 const workers = args.workers === undefined ? 1 : Number(args.workers);
 if (!Number.isInteger(workers) || workers < 1 || workers > 64) fail('--workers takes 1..64');
 const socketPath = args['control-socket'] ?? process.env['LVSADM_SOCKET'] ?? DEFAULT_CONTROL_SOCKET;
+const log = (line: string): void => {
+  process.stdout.write(`${new Date().toString().slice(0, 24)}: ${line}\n`);
+};
+
+// With -f, the keepalived configuration says what to run; -I adds interfaces to the ones it uses.
+let plan: KeepalivedPlan | undefined;
+let config: KeepalivedConfig | undefined;
+if (args['use-file'] !== undefined) {
+  const parsed = parseKeepalivedConfig(configFile, configOptions);
+  // Like keepalived, configuration errors are reported and the rest runs; only an unreadable
+  // file stops the start.
+  for (const d of parsed.diagnostics) process.stderr.write(`${d.text}\n`);
+  if (parsed.diagnostics.some((d) => d.severity === 'fatal' || d.message.startsWith('Config files missing'))) {
+    fail(`cannot run ${configFile}`, 1);
+  }
+  config = parsed.config;
+  plan = planKeepalived(config);
+  for (const u of plan.unsupported) log(u);
+}
+const interfaces = [...new Set([...(plan?.interfaces ?? []), ...(args.interface ?? [])])];
+if (interfaces.length === 0) {
+  fail(plan ? 'the configuration uses no interface (no vrrp_instance): give -I IFACE' : `at least one --interface is needed\n${usage}`);
+}
 
 let director: Director;
+let run: KeepalivedRun | undefined;
 try {
   director = await Director.open({ interfaces, workers });
   if (args.rules !== undefined) director.restore(readFileSync(args.rules, 'utf8'));
+  if (config !== undefined) {
+    run = await runKeepalived(director, config, { releaseOnStop: !args['dont-release-ipvs'] });
+    run.on('log', log);
+    run.on('error', (err) => log(`error: ${err.message}`));
+  }
 } catch (err) {
   const e = err as LvsError;
   fail(`${e.code ? `${e.code}: ` : ''}${e.message}`, 1);
 }
 const control = await director.serve({ path: socketPath });
-process.stdout.write(`lvsd: balancing on ${interfaces.join(', ')} with ${workers} worker(s); lvsadm socket ${control.path}\n`);
+log(`balancing on ${interfaces.join(', ')} with ${workers} worker(s); lvsadm socket ${control.path}`);
 
 let stopping = false;
 const stop = (signal: string): void => {
   if (stopping) return;
   stopping = true;
-  process.stdout.write(`lvsd: ${signal}, stopping\n`);
-  director.close();
-  void control.close().finally(() => process.exit(0));
+  log(`${signal}, stopping`);
+  void (async () => {
+    try {
+      await run?.stop();
+    } catch (err) {
+      log(`error while stopping: ${(err as Error).message}`);
+    }
+    director.close();
+    await control.close();
+    process.exit(0);
+  })();
 };
 process.on('SIGINT', () => stop('SIGINT'));
 process.on('SIGTERM', () => stop('SIGTERM'));

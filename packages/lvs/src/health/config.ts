@@ -7,7 +7,7 @@
 import * as net from 'node:net';
 import { LvsError } from '../errors.js';
 import type { ForwardingAlias, ForwardingMethod, ServerOptions, ServiceOptions, ServiceRef } from '../types.js';
-import { splitCommand } from './argv.js';
+import { splitCommand } from '../command.js';
 import { type HttpProbe, httpRequest, statusMatcher } from './http.js';
 import type { CheckerSpec, CheckTiming, NotifyCommand, RealServerHealth, VirtualServerHealth } from './types.js';
 

@@ -7,12 +7,13 @@ import { accessSync, constants, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { Director } from '../director.js';
-import { LvsError } from '../errors.js';
-import type { ServerOptions, ServiceRef } from '../types.js';
+import { ManualClock } from '../health/clock.js';
+import { fromKeepalived } from '../health/keepalived.js';
+import { HealthMonitor } from '../health/monitor.js';
 import { nodeConfigFiles } from './files.js';
 import { type ConfigFiles, diagnostic, lex } from './lexer.js';
 import { parseLines } from './parser.js';
-import type { KeepalivedConfig, KeepalivedDiagnostic, LvsMethod, VirtualServer } from './types.js';
+import type { KeepalivedConfig, KeepalivedDiagnostic } from './types.js';
 
 export type * from './types.js';
 
@@ -169,56 +170,6 @@ export function checkKeepalivedConfig(path: string, options: KeepalivedParseOpti
   return { exitCode, messages };
 }
 
-function methodOptions(m: LvsMethod): Pick<ServerOptions, 'method' | 'tunnel'> {
-  if (m.kind === 'NAT') return { method: 'masq' };
-  if (m.kind === 'DR') return { method: 'route' };
-  if (!m.tunnelType || m.tunnelType === 'ipip') return { method: 'tunnel' };
-  const checksum = m.tunnelChecksum === 'csum' ? 'csum' : m.tunnelChecksum === 'remcsum' ? 'remcsum' : 'none';
-  return {
-    method: 'tunnel',
-    tunnel: { type: m.tunnelType, ...(m.tunnelPort !== undefined ? { port: m.tunnelPort } : {}), checksum },
-  };
-}
-
-/** keepalived treats EEXIST on add as success (two blocks may name one service). */
-function ignoreExists(add: () => unknown): void {
-  try {
-    add();
-  } catch (err) {
-    if (!(err instanceof LvsError && err.code === 'EEXIST')) throw err;
-  }
-}
-
-function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
-/** The IPVS services one virtual_server block stands for (a group expands to many). */
-function serviceRefs(config: KeepalivedConfig, vs: VirtualServer): ServiceRef[] {
-  const protocol = vs.protocol === 'TCP' ? 'tcp' : vs.protocol === 'UDP' ? 'udp' : 'sctp';
-  const key = vs.key;
-  if (key.kind === 'address') return [{ protocol, address: hostPort(key.address, key.port) }];
-  if (key.kind === 'fwmark') return [{ fwmark: key.fwmark, family: vs.ipFamily }];
-  const group = config.virtualServerGroups.find((g) => g.name === key.group);
-  const refs: ServiceRef[] = [];
-  for (const e of group?.entries ?? []) {
-    if (e.kind === 'fwmark') {
-      refs.push({ fwmark: e.fwmark, family: e.family });
-      continue;
-    }
-    if (e.first.includes(':')) {
-      refs.push({ protocol, address: hostPort(e.first, e.port) });
-      continue;
-    }
-    const toInt = (a: string): number => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-    for (let n = toInt(e.first); n <= toInt(e.last); n++) {
-      const a = [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
-      refs.push({ protocol, address: hostPort(a, e.port) });
-    }
-  }
-  return refs;
-}
-
 /**
  * The `ipvsadm -S -n` rule set a configuration produces when keepalived starts: every virtual
  * service (groups expanded), with the real servers that start alive (no `alpha`), alpha servers
@@ -234,46 +185,14 @@ function serviceRefs(config: KeepalivedConfig, vs: VirtualServer): ServiceRef[] 
  */
 export async function keepalivedToIpvsadm(config: KeepalivedConfig): Promise<string> {
   const director = await Director.open();
+  // The health monitor's start is exactly keepalived's startup; on a clock that never moves, no
+  // check runs before the rules are read.
+  const monitor = new HealthMonitor(director, fromKeepalived(config).virtualServers, { clock: new ManualClock() });
   try {
-    for (const vs of config.virtualServers) {
-      const settings = {
-        scheduler: vs.lvsSched,
-        ...(vs.persistenceTimeout !== undefined ? { persistent: vs.persistenceTimeout } : {}),
-        ...(vs.persistenceGranularity !== undefined ? { netmask: vs.persistenceGranularity } : {}),
-        ...(vs.persistenceEngine === 'sip' ? { pe: 'sip' as const } : {}),
-        ...(vs.ops ? { onePacket: true } : {}),
-        ...(vs.schedFlags.length ? { schedFlags: vs.schedFlags } : {}),
-      };
-      const alive = vs.realServers.filter((r) => !r.alpha && !r.checkers.some((c) => c.alpha));
-      const weightSum = alive.reduce((s, r) => s + r.weight, 0);
-      const quorumUp = weightSum >= vs.quorum + vs.hysteresis;
-      for (const ref of serviceRefs(config, vs)) {
-        ignoreExists(() => director.addService({ ...ref, ...settings }));
-        const fwmark = 'fwmark' in ref;
-        const add = (address: string, port: number, method: LvsMethod, weight: number, r?: { uthreshold: number; lthreshold: number }): void => {
-          ignoreExists(() => director.addServer(ref, {
-            address: fwmark && port === 0 ? address : hostPort(address, port),
-            ...methodOptions(method),
-            weight,
-            ...(r?.uthreshold ? { upperThreshold: r.uthreshold } : {}),
-            ...(r?.lthreshold ? { lowerThreshold: r.lthreshold } : {}),
-          }));
-        };
-        const sorry = vs.sorryServer;
-        if (!quorumUp && sorry) {
-          add(sorry.address, sorry.port, sorry.lvsMethod, 1);
-        } else {
-          for (const r of vs.realServers) {
-            const up = alive.includes(r);
-            if (up) add(r.address, r.port, r.lvsMethod, r.weight, r);
-            else if (r.inhibitOnFailure) add(r.address, r.port, r.lvsMethod, 0, r);
-          }
-          if (sorry?.inhibit) add(sorry.address, sorry.port, sorry.lvsMethod, 0);
-        }
-      }
-    }
+    await monitor.start();
     return director.save();
   } finally {
+    await monitor.stop();
     director.close();
   }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { isIP } from 'node:net';
+import { splitCommand } from '../command.js';
 import type { SchedulerFlag, SchedulerName } from '../types.js';
 import { BlockParser, type Keyword, type KeywordCall, type KeywordTable } from './grammar.js';
 import { diagnostic, type LogicalLine } from './lexer.js';
@@ -145,7 +146,12 @@ export function parseLines(
   const script = (kw: string, call: KeywordCall): ScriptCommand | undefined => {
     if (missing(kw, call)) return undefined;
     const command = call.args[0] ?? '';
-    const argv = command.split(/[ \t]+/).filter(Boolean);
+    let argv: string[];
+    try {
+      argv = splitCommand(command);
+    } catch (e) {
+      return err((e as Error).message, call.source), undefined;
+    }
     const base: ScriptCommand = { command, argv, shell: command.startsWith('<') };
     const user = call.args[1];
     const group = call.args[2];
