@@ -40,7 +40,9 @@
 # with --rate PPS (forwarded = offered means the forwarder kept up).
 #
 # Usage: benches/net/run.sh [--duration S] [--warmup S] [--flows N] [--only LIST] [--rounds N]
-#                           [--rate PPS] [--generator udpgen|trafgen] [--markdown]
+#                           [--rate PPS] [--generator udpgen|trafgen] [--max-wait S] [--markdown]
+# --max-wait S bounds the wait for a quiet machine before each scenario (default 60 s); rows measured
+# while it was still busy are flagged. Handy with a small value while profiling.
 set -euo pipefail
 
 DURATION=5
@@ -51,6 +53,7 @@ MARKDOWN=0
 GENERATOR=""
 ROUNDS=1
 RATE=""
+MAX_WAIT=60
 GEN_CPU=0 # taskset; trafgen -P 1 also pins its one process to CPU 0
 FWD_CPU=${FWD_CPU:-1}
 
@@ -64,11 +67,12 @@ while [ $# -gt 0 ]; do
     --generator) GENERATOR=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --rate) RATE=$2; shift 2 ;;
+    --max-wait) MAX_WAIT=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-case "$DURATION$WARMUP$FLOWS$ROUNDS$RATE" in *[!0-9]*) echo "--duration, --warmup, --flows, --rounds and --rate take integers" >&2; exit 2 ;; esac
+case "$DURATION$WARMUP$FLOWS$ROUNDS$RATE$MAX_WAIT" in *[!0-9]*) echo "--duration, --warmup, --flows, --rounds, --rate and --max-wait take integers" >&2; exit 2 ;; esac
 if [ "$ROUNDS" -lt 1 ] || [ "$ROUNDS" -gt 20 ]; then echo "--rounds must be 1..20" >&2; exit 2; fi
 if [ "$FLOWS" -lt 1 ] || [ "$FLOWS" -gt 64000 ]; then echo "--flows must be 1..64000" >&2; exit 2; fi
 if [ "$DURATION" -lt 1 ] || [ "$DURATION" -gt 120 ]; then echo "--duration must be 1..120" >&2; exit 2; fi
@@ -258,9 +262,12 @@ EOF
 start_generator() {
   if [ "$GENERATOR" = trafgen ]; then
     # trafgen 0.6.8 gives up on the first ENOBUFS of its TX ring on a veth ("Flushing TX_RING
-    # failed"), so it runs in sendto mode (-t 0): about one system call per packet.
+    # failed"), so it runs in sendto mode (-t 0): about one system call per packet. A rate (-b)
+    # sets the gap between packets itself (and sendto mode); a later -t 0 would cancel it.
+    local pace=(-t 0)
+    [ -z "$RATE" ] || pace=(-b "${RATE}pps")
     in_ns "$NS_GEN" "$TASKSET" -c "$GEN_CPU" "$TRAFGEN" -o eth0 -i "$WORK/gen.cfg" -P 1 --no-sock-mem \
-      --notouch-irq ${RATE:+-b "${RATE}pps"} -t 0 -n 0 >"$WORK/gen.log" 2>&1 &
+      --notouch-irq "${pace[@]}" -n 0 >"$WORK/gen.log" 2>&1 &
   else
     in_ns "$NS_GEN" "$TASKSET" -c "$GEN_CPU" "$UDPGEN" --iface eth0 --dst-mac "$GEN_DST_MAC" \
       --src "$GEN_IP" --dst "$GEN_DST_IP" --dport "$PORT" --flows "$FLOWS" --size 60 \
@@ -284,13 +291,13 @@ softnet_drops() {
 steal() { awk '$1 == "cpu" { print $9 }' /proc/stat; }
 all_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 
-# Waits (at most 60 s) until the machine is quiet: below 5 % busy over one second. Other work on
+# Waits (at most MAX_WAIT s, at least one check) until the machine is quiet: below 5 % busy over one second. Other work on
 # the CPUs (builds, tests) skews packet rates badly; a scenario measured on a busy machine is
 # flagged in the results.
 QUIET=1
 wait_quiet() {
   local i a b
-  for i in $(seq 60); do
+  for i in $(seq "$((MAX_WAIT > 0 ? MAX_WAIT : 1))"); do
     a=$(all_busy); sleep 1; b=$(all_busy)
     if awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); exit !((y[1] - x[1]) < 0.05 * (y[2] - x[2])) }'; then
       QUIET=1

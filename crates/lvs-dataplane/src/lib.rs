@@ -39,8 +39,8 @@ use std::io;
 pub use mem::MemIo;
 #[cfg(target_os = "linux")]
 pub use ring::{
-    Fanout, FanoutMode, PacketSocket, RingConfig, RingCounters, RxBlock, RxConfig, RxFrame, RxFrames,
-    SocketStats, TxConfig,
+    Fanout, FanoutMode, PacketSender, PacketSocket, RingConfig, RingCounters, RxBlock, RxConfig, RxFrame,
+    RxFrames, SenderCounters, SocketStats, TxConfig,
 };
 
 /// Frame-level I/O at the edge of the packet path.

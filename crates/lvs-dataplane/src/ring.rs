@@ -643,6 +643,46 @@ fn interface_mtu(fd: RawFd, ifname: &str) -> io::Result<usize> {
     Ok(usize::try_from(mtu).unwrap_or(0))
 }
 
+/// A fresh `AF_PACKET`/`SOCK_RAW` socket with protocol 0 (it receives nothing until bound).
+fn packet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain system call with integer arguments.
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) => io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("AF_PACKET socket needs CAP_NET_RAW (run as root or grant cap_net_raw): {err}"),
+            ),
+            Some(libc::EAFNOSUPPORT) => with_context(err, "the kernel has no AF_PACKET support"),
+            _ => with_context(err, "socket(AF_PACKET, SOCK_RAW)"),
+        });
+    }
+    // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Binds a packet socket to `ifindex`, receiving `protocol` (host order; 0: nothing).
+fn bind_packet(fd: RawFd, ifindex: u32, protocol: u16, ifname: &str) -> io::Result<()> {
+    let mut sll: SockaddrLl = SockaddrLl {
+        sll_family: libc::AF_PACKET as libc::c_ushort,
+        sll_protocol: protocol.to_be(),
+        sll_ifindex: ifindex as libc::c_int,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    // SAFETY: `sll` is a valid sockaddr_ll and we pass its exact size.
+    let rc = unsafe {
+        libc::bind(fd, (&mut sll as *mut SockaddrLl).cast(), size_of::<SockaddrLl>() as libc::socklen_t)
+    };
+    if rc != 0 {
+        return Err(last_error(format_args!("bind AF_PACKET socket to `{ifname}` (ifindex {ifindex})")));
+    }
+    Ok(())
+}
+
 fn duration_to_poll_ms(d: Duration) -> libc::c_int {
     if d.is_zero() {
         return 0;
@@ -690,21 +730,7 @@ impl PacketSocket {
 
         // Protocol 0: receive nothing until bind() names the interface, so no
         // frame from another interface can land in the ring in between.
-        // SAFETY: plain system call with integer arguments.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            let err = io::Error::last_os_error();
-            return Err(match err.raw_os_error() {
-                Some(libc::EPERM) | Some(libc::EACCES) => io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!("AF_PACKET socket needs CAP_NET_RAW (run as root or grant cap_net_raw): {err}"),
-                ),
-                Some(libc::EAFNOSUPPORT) => with_context(err, "the kernel has no AF_PACKET support"),
-                _ => with_context(err, "socket(AF_PACKET, SOCK_RAW)"),
-            });
-        }
-        // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = packet_socket()?;
         let sfd = fd.as_raw_fd();
 
         setsockopt(sfd, ffi::PACKET_VERSION, &ffi::TPACKET_V3, "PACKET_VERSION=TPACKET_V3")?;
@@ -723,24 +749,9 @@ impl PacketSocket {
         }
         let map = map_rings(sfd, total)?;
 
-        let mut sll: SockaddrLl = SockaddrLl {
-            sll_family: libc::AF_PACKET as libc::c_ushort,
-            // A TX-only socket binds with protocol 0 so it installs no receive
-            // hook (it would otherwise queue copies of every frame).
-            sll_protocol: if rx_req.is_some() { ffi::ETH_P_ALL.to_be() } else { 0 },
-            sll_ifindex: ifindex as libc::c_int,
-            sll_hatype: 0,
-            sll_pkttype: 0,
-            sll_halen: 0,
-            sll_addr: [0; 8],
-        };
-        // SAFETY: `sll` is a valid sockaddr_ll and we pass its exact size.
-        let rc = unsafe {
-            libc::bind(sfd, (&mut sll as *mut SockaddrLl).cast(), size_of::<SockaddrLl>() as libc::socklen_t)
-        };
-        if rc != 0 {
-            return Err(last_error(format_args!("bind AF_PACKET socket to `{ifname}` (ifindex {ifindex})")));
-        }
+        // A TX-only socket binds with protocol 0 so it installs no receive
+        // hook (it would otherwise queue copies of every frame).
+        bind_packet(sfd, ifindex, if rx_req.is_some() { ffi::ETH_P_ALL } else { 0 }, ifname)?;
 
         if cfg.qdisc_bypass {
             setsockopt(sfd, ffi::PACKET_QDISC_BYPASS, &1 as &libc::c_int, "PACKET_QDISC_BYPASS")?;
@@ -1246,6 +1257,295 @@ impl FrameIo for PacketSocket {
     }
 }
 
+/// Which slots of a [`PacketSender`] hold frames not yet handed to the kernel: `start..len`
+/// of `cap`. Slots are filled in order and only reused once the whole batch has gone out,
+/// so a partly sent batch keeps its order and no frame moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SendQueue {
+    start: usize,
+    len: usize,
+    cap: usize,
+}
+
+impl SendQueue {
+    fn new(cap: usize) -> Self {
+        Self { start: 0, len: 0, cap }
+    }
+
+    /// The slot the next frame goes to, if any is free.
+    fn free_slot(&self) -> Option<usize> {
+        (self.len < self.cap).then_some(self.len)
+    }
+
+    /// The slot returned by [`free_slot`](Self::free_slot) now holds a frame.
+    fn push(&mut self) {
+        self.len = (self.len + 1).min(self.cap);
+    }
+
+    fn pending(&self) -> std::ops::Range<usize> {
+        self.start..self.len
+    }
+
+    /// The kernel took the first `n` pending frames (or they were given up).
+    fn consumed(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.len);
+        if self.start == self.len {
+            self.start = 0;
+            self.len = 0;
+        }
+    }
+}
+
+/// Counters of a [`PacketSender`] (no system calls).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SenderCounters {
+    /// Frames queued.
+    pub frames: u64,
+    /// `sendmmsg` calls.
+    pub kicks: u64,
+    /// Times no slot was free.
+    pub full: u64,
+    /// Frames given up because the kernel refused them with a hard error.
+    pub errors: u64,
+}
+
+/// Largest batch one `sendmmsg` takes (`UIO_MAXIOV`).
+const MAX_BATCH: usize = 1024;
+
+/// A TX-only `AF_PACKET` socket that sends from private memory: frames are written into
+/// fixed slots and handed to the kernel with one `sendmmsg` per [`flush`](Self::flush).
+///
+/// Why not the TX ring: the kernel builds a ring frame's skb from page fragments of the
+/// ring, and a veth (any device that loops the skb into a receive path) must then copy
+/// those into a freshly allocated page per packet (`skb_copy_ubufs`). A frame from
+/// `sendmsg` becomes one small linear skb instead, which costs less per packet; the
+/// batching keeps it at one system call per batch either way.
+pub struct PacketSender {
+    fd: OwnedFd,
+    ifname: String,
+    ifindex: u32,
+    mtu: usize,
+    slot_size: usize,
+    slots: Vec<u8>,
+    lens: Vec<usize>,
+    iov: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+    queue: SendQueue,
+    counters: SenderCounters,
+}
+
+// SAFETY: the raw pointers in `iov`/`msgs` are scratch space, rewritten from `slots` (owned by
+// the sender) on every flush and never dereferenced outside it; all access goes through
+// `&mut self`, so moving the sender to another thread is sound.
+unsafe impl Send for PacketSender {}
+
+impl fmt::Debug for PacketSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PacketSender")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("ifname", &self.ifname)
+            .field("ifindex", &self.ifindex)
+            .field("slots", &self.queue.cap)
+            .field("slot_size", &self.slot_size)
+            .field("pending", &self.queue.pending().len())
+            .finish()
+    }
+}
+
+impl PacketSender {
+    /// Opens a sender on `ifname` with `slots` frame slots of `slot_size` bytes, bypassing
+    /// the qdisc layer if `qdisc_bypass`.
+    pub fn open(ifname: &str, slots: usize, slot_size: usize, qdisc_bypass: bool) -> io::Result<Self> {
+        if slots == 0 || slot_size < ffi::ETH_HLEN {
+            return Err(invalid(format!(
+                "PacketSender needs at least one slot of at least {} bytes (got {slots} x {slot_size})",
+                ffi::ETH_HLEN
+            )));
+        }
+        let bytes = slots.checked_mul(slot_size).filter(|&b| b <= 1 << 30).ok_or_else(|| {
+            invalid(format!("PacketSender: {slots} slots of {slot_size} bytes exceed 1 GiB"))
+        })?;
+        let ifindex = if_index(ifname)?;
+        let fd = packet_socket()?;
+        let sfd = fd.as_raw_fd();
+        bind_packet(sfd, ifindex, 0, ifname)?;
+        if qdisc_bypass {
+            setsockopt(sfd, ffi::PACKET_QDISC_BYPASS, &1 as &libc::c_int, "PACKET_QDISC_BYPASS")?;
+        }
+        // Room for a whole batch in flight on devices that hold skbs until TX completion;
+        // FORCE needs CAP_NET_ADMIN, the plain option is capped by wmem_max.
+        let sndbuf = libc::c_int::try_from(bytes.saturating_mul(2)).unwrap_or(libc::c_int::MAX);
+        if sol_socket_int(sfd, libc::SO_SNDBUFFORCE, sndbuf).is_err() {
+            let _ = sol_socket_int(sfd, libc::SO_SNDBUF, sndbuf);
+        }
+        let mtu = interface_mtu(sfd, ifname)?;
+        // SAFETY: iovec and mmsghdr are plain old data; all-zero (null pointers) is valid.
+        let zero_iov: libc::iovec = unsafe { MaybeUninit::zeroed().assume_init() };
+        // SAFETY: as above.
+        let zero_msg: libc::mmsghdr = unsafe { MaybeUninit::zeroed().assume_init() };
+        let batch = slots.min(MAX_BATCH);
+        Ok(Self {
+            fd,
+            ifname: ifname.to_owned(),
+            ifindex,
+            mtu,
+            slot_size,
+            slots: vec![0; bytes],
+            lens: vec![0; slots],
+            iov: vec![zero_iov; batch],
+            msgs: vec![zero_msg; batch],
+            queue: SendQueue::new(slots),
+            counters: SenderCounters::default(),
+        })
+    }
+
+    /// The interface name.
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// The interface index.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> SenderCounters {
+        self.counters
+    }
+
+    /// Frames queued and not yet taken by the kernel.
+    pub fn pending(&self) -> usize {
+        self.queue.pending().len()
+    }
+
+    /// The largest frame accepted: the slot size, capped at MTU + Ethernet header + one VLAN tag.
+    pub fn max_frame_len(&self) -> usize {
+        self.slot_size.min(self.mtu + ffi::ETH_HLEN + ffi::VLAN_HLEN)
+    }
+
+    /// Lends the next free slot's `len` bytes to `fill`, which must write the whole frame;
+    /// no system call. `Ok(false)`: no slot is free ([`flush`](Self::flush) and retry; `fill`
+    /// is not called). A frame too long for the link is an error and is not queued.
+    pub fn try_send_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> io::Result<bool> {
+        let max = self.max_frame_len();
+        if len < ffi::ETH_HLEN || len > max {
+            return Err(invalid(format!(
+                "frame of {len} bytes does not fit: `{}` takes {}..={max} bytes (slot {}, MTU {})",
+                self.ifname,
+                ffi::ETH_HLEN,
+                self.slot_size,
+                self.mtu
+            )));
+        }
+        let Some(slot) = self.queue.free_slot() else {
+            self.counters.full += 1;
+            return Ok(false);
+        };
+        let off = slot * self.slot_size;
+        let Some(data) = self.slots.get_mut(off..off + len) else {
+            return Ok(false);
+        };
+        fill(data);
+        let tagged = matches!(data.get(12..14), Some([0x81, 0x00]) | Some([0x88, 0xa8]));
+        if !tagged && len > self.mtu + ffi::ETH_HLEN {
+            return Err(invalid(format!(
+                "frame of {len} bytes exceeds the MTU {} of `{}`",
+                self.mtu, self.ifname
+            )));
+        }
+        if let Some(l) = self.lens.get_mut(slot) {
+            *l = len;
+        }
+        self.queue.push();
+        self.counters.frames += 1;
+        Ok(true)
+    }
+
+    /// Copies `frame` into the next free slot (see [`try_send_with`](Self::try_send_with)).
+    pub fn try_send(&mut self, frame: &[u8]) -> io::Result<bool> {
+        self.try_send_with(frame.len(), |slot| slot.copy_from_slice(frame))
+    }
+
+    /// Hands every queued frame to the kernel: one `sendmmsg(MSG_DONTWAIT)` per up to 1024
+    /// frames, none if nothing is queued. Back-pressure (`EAGAIN`, `ENOBUFS`) keeps the rest
+    /// queued for the next flush; a frame the kernel refuses otherwise is given up (counted
+    /// in `errors`) and the error returned, so one bad frame never stalls the queue.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while !self.queue.pending().is_empty() {
+            let pending = self.queue.pending();
+            let n = pending.len().min(self.iov.len());
+            for (i, slot) in pending.take(n).enumerate() {
+                let (Some(iov), Some(msg), Some(&len)) =
+                    (self.iov.get_mut(i), self.msgs.get_mut(i), self.lens.get(slot))
+                else {
+                    return Ok(());
+                };
+                iov.iov_base = self.slots.as_mut_ptr().wrapping_add(slot * self.slot_size).cast();
+                iov.iov_len = len;
+                msg.msg_hdr.msg_iov = iov;
+                msg.msg_hdr.msg_iovlen = 1;
+            }
+            // SAFETY: `msgs[..n]` are valid mmsghdr (no name, no control data) whose single
+            // iovec each points at `len` initialised bytes of `slots`, which outlives the
+            // call; the kernel only reads them (and writes `msg_len`).
+            let rc = unsafe {
+                libc::sendmmsg(
+                    self.fd.as_raw_fd(),
+                    self.msgs.as_mut_ptr(),
+                    n as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            self.counters.kicks += 1;
+            if rc < 0 {
+                let err = io::Error::last_os_error();
+                return match err.raw_os_error() {
+                    Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR) => Ok(()),
+                    _ => {
+                        // The first frame was refused: drop it so the others can go.
+                        self.queue.consumed(1);
+                        self.counters.errors += 1;
+                        Err(with_context(err, format_args!("send on `{}`", self.ifname)))
+                    }
+                };
+            }
+            let sent = usize::try_from(rc).unwrap_or(0);
+            self.queue.consumed(sent);
+            if sent < n {
+                // The kernel stopped early (e.g. send buffer full): retry at the next flush.
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PacketSender {
+    fn drop(&mut self) {
+        // Best effort: hand queued frames to the kernel before closing.
+        let _ = self.flush();
+    }
+}
+
+fn sol_socket_int(fd: RawFd, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: `value` is a live int and we pass its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(last_error(format_args!("setsockopt(SOL_SOCKET, {name})")))
+    }
+}
+
 fn ring_hint(err: io::Error) -> io::Error {
     match err.raw_os_error() {
         Some(libc::EINVAL) => with_context(err, "ring geometry rejected by the kernel"),
@@ -1329,5 +1629,37 @@ mod tests {
         let e = PacketSocket::open("lvsnosuchif0", &RingConfig::default()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
         assert!(e.to_string().contains("lvsnosuchif0"), "{e}");
+    }
+
+    #[test]
+    fn send_queue_keeps_order_across_partial_sends() {
+        let mut q = SendQueue::new(3);
+        assert_eq!(q.pending(), 0..0);
+        for want in 0..3 {
+            assert_eq!(q.free_slot(), Some(want));
+            q.push();
+        }
+        assert_eq!(q.free_slot(), None, "full");
+        q.push();
+        assert_eq!(q.pending(), 0..3, "a push on a full queue changes nothing");
+        q.consumed(2);
+        assert_eq!(q.pending(), 2..3, "the unsent frame stays, in its slot");
+        assert_eq!(q.free_slot(), None, "slots are reused only after the whole batch went out");
+        q.consumed(1);
+        assert_eq!(q.pending(), 0..0);
+        assert_eq!(q.free_slot(), Some(0), "an empty queue starts over at slot 0");
+        q.push();
+        q.consumed(5);
+        assert_eq!((q.pending(), q.free_slot()), (0..0, Some(0)), "consuming more than queued clamps");
+    }
+
+    #[test]
+    fn sender_rejects_bad_geometry_before_any_syscall() {
+        assert_eq!(PacketSender::open("lo", 0, 2048, false).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(PacketSender::open("lo", 4, 8, false).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        let e = PacketSender::open("lo", 1 << 20, 1 << 20, false).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        let e = PacketSender::open("lvsnosuchif0", 4, 2048, false).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
     }
 }

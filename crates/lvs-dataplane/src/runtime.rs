@@ -1,9 +1,9 @@
 //! The director at run time: worker threads that move frames between AF_PACKET rings and the
 //! packet engine. Each worker owns, per interface, an RX socket (in a fanout group shared by
-//! all workers, so each flow stays on one worker) and a TX socket (qdisc bypass); the engine
-//! sits behind one lock, taken once per received block.
+//! all workers, so each flow stays on one worker) and a TX sender (qdisc bypass, one `sendmmsg`
+//! per batch); the engine sits behind one lock, taken once per received block.
 
-use crate::ring::{Fanout, PacketSocket, RingConfig, RxConfig, TxConfig};
+use crate::ring::{Fanout, PacketSender, PacketSocket, RingConfig, RxConfig, TxConfig};
 use lvs_core::engine::{Engine, Sink};
 use lvs_core::time::Instant;
 use std::io;
@@ -25,7 +25,7 @@ pub struct RuntimeOptions {
     pub workers: usize,
     /// RX ring geometry.
     pub rx: RxConfig,
-    /// TX ring geometry.
+    /// TX batch size: `block_size * block_count / frame_size` slots of `frame_size` bytes.
     pub tx: TxConfig,
 }
 
@@ -34,7 +34,8 @@ impl Default for RuntimeOptions {
         RuntimeOptions {
             interfaces: Vec::new(),
             workers: 1,
-            rx: RxConfig::default(),
+            // The engine does not use the flow hash: spare the kernel computing it per frame.
+            rx: RxConfig { fill_rxhash: false, ..RxConfig::default() },
             tx: TxConfig::default(),
         }
     }
@@ -52,51 +53,58 @@ const TICK: Duration = Duration::from_millis(50);
 /// How long an idle worker sleeps in poll before checking for a stop request.
 const IDLE_POLL_MS: i32 = 20;
 
-/// One interface's socket of a worker (or of the VRRP speaker's announcements).
-pub(crate) struct Port {
-    pub(crate) ifindex: u32,
-    pub(crate) sock: PacketSocket,
+/// One interface's RX socket of a worker.
+struct Port {
+    ifindex: u32,
+    sock: PacketSocket,
 }
 
 /// A worker's sockets: RX and TX apart, so frames are read from an RX block while the engine
-/// writes into the TX rings (one copy, no intermediate buffer).
+/// writes into the TX slots (one copy, no intermediate buffer).
 struct Ports {
     rx: Vec<Port>,
-    tx: Vec<Port>,
+    tx: Vec<PacketSender>,
 }
 
-/// The TX side as the engine sees it: one TX ring per interface.
+/// The TX side as the engine sees it: one sender per interface (a worker's, or the VRRP
+/// speaker's for its announcements).
 pub(crate) struct RingSink<'a> {
-    pub(crate) ports: &'a mut [Port],
+    pub(crate) ports: &'a mut [PacketSender],
 }
 
-pub(crate) fn flush_all(ports: &mut [Port]) {
+pub(crate) fn flush_all(ports: &mut [PacketSender]) {
     for p in ports {
-        // Back-pressure is not an error; a hard error shows again on the next send.
-        let _ = p.sock.flush();
+        // Back-pressure is not an error (frames stay queued); a refused frame was dropped.
+        let _ = p.flush();
     }
 }
 
 impl Sink for RingSink<'_> {
     fn transmit<F: FnOnce(&mut [u8])>(&mut self, ifindex: u32, len: usize, fill: F) -> bool {
-        let Some(port) = self.ports.iter_mut().find(|p| p.ifindex == ifindex) else { return false };
+        let Some(port) = self.ports.iter_mut().find(|p| p.ifindex() == ifindex) else { return false };
         let mut fill = Some(fill);
         for _ in 0..2 {
-            match port.sock.try_send_with(len, |buf| {
+            match port.try_send_with(len, |buf| {
                 if let Some(f) = fill.take() {
                     f(buf)
                 }
             }) {
                 Ok(true) => return true,
-                // Ring full: kick the kernel once and try again.
+                // All slots queued: hand the batch to the kernel and try again.
                 Ok(false) => {
-                    let _ = port.sock.flush();
+                    let _ = port.flush();
                 }
                 Err(_) => return false,
             }
         }
         false
     }
+}
+
+/// Number of TX slots the geometry describes (at least one).
+fn tx_slots(tx: &TxConfig) -> usize {
+    let per_block = (tx.block_size / tx.frame_size.max(1)) as usize;
+    (per_block * tx.block_count as usize).max(1)
 }
 
 fn lock(engine: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
@@ -125,10 +133,8 @@ impl Runtime {
                     ignore_outgoing: true,
                     ..RingConfig::default()
                 };
-                let tx_cfg =
-                    RingConfig { rx: None, tx: Some(opts.tx), qdisc_bypass: true, ..RingConfig::default() };
                 set.rx.push(Port { ifindex, sock: PacketSocket::open(name, &rx_cfg)? });
-                set.tx.push(Port { ifindex, sock: PacketSocket::open(name, &tx_cfg)? });
+                set.tx.push(PacketSender::open(name, tx_slots(&opts.tx), opts.tx.frame_size as usize, true)?);
             }
         }
         {

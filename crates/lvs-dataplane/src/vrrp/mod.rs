@@ -16,8 +16,8 @@ mod socket;
 
 pub use socket::{ipv4_header, parse_ipv4, Datagram, VrrpSocket};
 
-use crate::ring::{PacketSocket, RingConfig, TxConfig};
-use crate::runtime::{Clock, Port, RingSink};
+use crate::ring::PacketSender;
+use crate::runtime::{Clock, RingSink};
 use lvs_core::engine::Engine;
 use lvs_core::time::Instant;
 use lvs_core::vrrp::{Action, DropReason, Instance, InstanceConfig, Received, State, SyncGroup};
@@ -145,7 +145,7 @@ impl Speaker {
         }
         let mut names: Vec<String> = Vec::new();
         let mut socks: Vec<VrrpSocket> = Vec::new();
-        let mut tx: Vec<Port> = Vec::new();
+        let mut tx: Vec<PacketSender> = Vec::new();
         let mut slots: Vec<Slot> = Vec::new();
         let mut instances: Vec<Option<Instance>> = Vec::new();
         for spec in specs {
@@ -162,13 +162,9 @@ impl Speaker {
                     socks.len() - 1
                 }
             };
-            if !tx.iter().any(|p| p.ifindex == ifindex) {
-                let ring = RingConfig {
-                    rx: None,
-                    tx: Some(TxConfig { block_size: 1 << 16, block_count: 1, frame_size: 2048 }),
-                    ..RingConfig::default()
-                };
-                tx.push(Port { ifindex, sock: PacketSocket::open(&spec.interface, &ring)? });
+            if !tx.iter().any(|p| p.ifindex() == ifindex) {
+                // Announcements only: a few dozen frames per burst.
+                tx.push(PacketSender::open(&spec.interface, 32, 2048, false)?);
             }
             let unicast = !cfg.unicast_peers.is_empty();
             if slots.iter().any(|s| s.sock == sock && s.vrid == cfg.vrid && s.unicast == unicast) {
@@ -379,7 +375,7 @@ struct Driver {
     /// Per instance, in the order given.
     slots: Vec<Slot>,
     socks: Vec<VrrpSocket>,
-    tx: Vec<Port>,
+    tx: Vec<PacketSender>,
     engine: Arc<Mutex<Engine>>,
     clock: Clock,
     managed: Vec<IpAddr>,
