@@ -95,7 +95,7 @@ const workers = args.workers === undefined ? 1 : Number(args.workers);
 if (!Number.isInteger(workers) || workers < 1 || workers > 64) fail('--workers takes 1..64');
 const socketPath = args['control-socket'] ?? process.env['LVSADM_SOCKET'] ?? DEFAULT_CONTROL_SOCKET;
 const log = (line: string): void => {
-  process.stdout.write(`${new Date().toString().slice(0, 24)}: ${line}\n`);
+  process.stdout.write(`lvsd: ${line}\n`);
 };
 
 // With -f, the keepalived configuration says what to run; -I adds interfaces to the ones it uses.

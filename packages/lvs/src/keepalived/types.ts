@@ -131,7 +131,7 @@ export interface ScriptUser {
 }
 
 /** `authentication { auth_type PASS|AH; auth_pass STR }` (VRRPv2 only). */
-export interface VrrpAuthentication {
+export interface KeepalivedAuthentication {
   /** `auth_type`. */
   readonly authType: 'PASS' | 'AH';
   /** `auth_pass`: at most 8 bytes (longer ones are truncated with an error). */
@@ -287,7 +287,7 @@ export interface VrrpInstance extends VrrpNotify {
   /** `preempt_delay` in ms; default 0. */
   readonly preemptDelay: number;
   /** `authentication { auth_type PASS|AH; auth_pass STR }` (v2 only). */
-  readonly authentication?: VrrpAuthentication;
+  readonly authentication?: KeepalivedAuthentication;
   /** `virtual_ipaddress { ... }`. */
   readonly virtualIpaddress: readonly VirtualIpAddress[];
   /** `virtual_ipaddress_excluded { ... }`. */
