@@ -4,7 +4,7 @@
 use super::config::Egress;
 use super::{DropCause, Engine, Outcome, Sink};
 use crate::addr::is_unicast;
-use crate::conn::{sctp, tcp, InVerdict, OutVerdict, PacketMeta, PassReason};
+use crate::conn::{sctp, InVerdict, OutVerdict, PacketMeta, PassReason};
 use crate::model::{FwdMethod, TunnelConfig, TunnelType};
 use crate::time::Instant;
 use crate::wire::checksum::{self, Endpoint};
@@ -832,10 +832,8 @@ impl Engine {
     /// An ICMP error from a NAT real server about a client's packet: translated to come from the
     /// VIP (`ip_vs_out_icmp`). `None` when it is not one.
     ///
-    /// The connection is found with [`crate::Ipvs::process_out`], the only out-direction lookup
-    /// `Ipvs` offers; to keep its state transition neutral the packet is presented as a bare
-    /// ACK (TCP) or DATA (SCTP), which leaves established connections as they are. The kernel
-    /// does a plain lookup (`conn_out_get`); a read-only `Ipvs::lookup_out` would match it.
+    /// The connection is found with the read-only [`crate::Ipvs::lookup_conn_out`], as the
+    /// kernel's `conn_out_get`: an ICMP error changes no connection state and counts no packet.
     fn icmp_from_real<S: Sink>(
         &mut self,
         ifp: usize,
@@ -852,17 +850,13 @@ impl Engine {
         }
         // The quote is the client's packet as the real server got it; its reverse is a reply.
         let q = quoted(ip)?;
-        let meta = PacketMeta::new(q.proto, q.dst, q.src)
-            .with_tcp_flags(tcp::flags::ACK)
-            .with_sctp_chunk(sctp::chunk::DATA, false)
-            .with_len(ip.pkt.len() as u32);
-        match self.ipvs.process_out(&meta, now) {
-            OutVerdict::Masq { vaddr, vport, .. } if vaddr.is_ipv4() != ip.v6 => {
-                let x = Xform::IcmpSnat(vaddr, vport, q.at);
-                Some(self.route_out(sink, ifp, ip, ip.dst, None, x, now, Kind::IcmpOut))
-            }
-            _ => None,
+        let meta = PacketMeta::new(q.proto, q.dst, q.src);
+        let c = self.ipvs.lookup_conn_out(&meta).and_then(|id| self.ipvs.connection(id, now))?;
+        if c.template || c.fwd != FwdMethod::Masq || c.vaddr.is_ipv4() == ip.v6 {
+            return None;
         }
+        let x = Xform::IcmpSnat(c.vaddr, c.vport, q.at);
+        Some(self.route_out(sink, ifp, ip, ip.dst, None, x, now, Kind::IcmpOut))
     }
 
     /// Answers an echo request to a VIP (checked by the caller) from the VIP.

@@ -236,8 +236,12 @@ fn icmp_errors_from_a_nat_server_are_translated_to_the_vip() {
     // The server answers port unreachable about the query as it received it.
     let as_received = query.clone().ttl(63).dst(ip(RS1_4)).dport(5353).wire_l3();
     let err = Pkt::v4(RS1_4, CLIENT4).eth(RS1, D1).icmp(3, 3, 0).payload(&as_received);
-    let (o, out) = run(&mut e, 2, &err.wire(), T0);
+    // The error neither refreshes nor counts on the connection (a plain lookup, as conn_out_get).
+    let later = T0 + std::time::Duration::from_secs(5);
+    let before = e.ipvs().connections(later);
+    let (o, out) = run(&mut e, 2, &err.wire(), later);
     assert_eq!(o, Outcome::Forwarded);
+    assert_eq!(e.ipvs().connections(later), before, "connection untouched by the ICMP error");
     // Quoted destination back to VIP:53; the quoted UDP checksum is left as it was
     // (`ip_vs_nat_icmp` only rewrites the addresses and the port).
     let mut quote = query.clone().ttl(63).pnet_l3();
