@@ -11,25 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canUseNetns } from './helpers/netns.js';
+import { ECHO_PORT, ECHO_SERVER, lastServer, sleep, STREAM_CLIENT, until } from './helpers/stream.js';
 import { createTopology, type Host, type ProcessHandle, type Topology } from './helpers/topology.js';
 
 const maybe = canUseNetns ? test.serial : test.skip;
 const bin = (name: string) => fileURLToPath(new URL(`../packages/lvs/dist/bin/${name}.js`, import.meta.url));
-const ECHO_PORT = 7000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(ms: number, f: () => boolean): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (f()) return true;
-    await sleep(100);
-  }
-  return f();
-}
-
-const ECHO_SERVER = `const n=process.argv[1];require('net').createServer(s=>{s.on('error',()=>{});s.on('data',d=>s.write(n+':'+d))}).listen(${ECHO_PORT},()=>console.log('listening'))`;
-const STREAM_CLIENT = `const s=require('net').connect(${ECHO_PORT},process.argv[1]);let i=0;s.on('connect',()=>{console.log('connected');setInterval(()=>s.write('line'+(i++)+'\\n'),100)});s.on('data',d=>process.stdout.write(String(d)));s.on('error',e=>{console.log('ERROR '+e.code);process.exit(1)});s.on('close',()=>{console.log('CLOSED');process.exit(1)})`;
-
 /** The seeds' keepalived.conf shape: VRRP instance, sync daemon, DR virtual servers with TCP_CHECK. */
 function keepalivedConf(topo: Topology, state: 'MASTER' | 'BACKUP', priority: number): string {
   const vs = (port: number) => `
@@ -162,7 +148,7 @@ maybe('lvsd -f: VRRP failover with connection sync keeps an established stream; 
   const out = stream.output();
   t.false(/ERROR|CLOSED/.test(out), out.slice(-400));
   // The echo server prefixes each chunk it answers with its name: the last chunk is still the same server's.
-  t.is([...out.matchAll(/(rs\d):line/g)].pop()?.[1], server);
+  t.is(lastServer(out), server);
   // New requests are served by the new MASTER.
   const after = await topo.http(4);
   t.true(after.every((a) => a.server !== null), JSON.stringify(after));

@@ -5,6 +5,9 @@
  * @module
  */
 
+/** What separates words (keepalived splits at any C `isspace` character). */
+const BLANKS = ' \t\f\n\r\v';
+
 const SIMPLE: Readonly<Record<string, string>> = {
   a: '\x07',
   b: '\b',
@@ -53,7 +56,7 @@ export function splitCommand(line: string): string[] {
   let i = 0;
   while (i < line.length) {
     const c = line[i] as string;
-    if (c === ' ' || c === '\t') {
+    if (BLANKS.includes(c)) {
       if (inWord) out.push(cur);
       cur = '';
       inWord = false;

@@ -6,10 +6,24 @@
  * keywords, missing or unexpected braces are reported with keepalived's texts.
  * @module
  */
-import { diagnostic, type LogicalLine, tokenize, tokenizeScript } from './lexer.js';
+import { splitCommand } from '../command.js';
+import { diagnostic, type LogicalLine, tokenize } from './lexer.js';
 import type { KeepalivedDiagnostic, KeepalivedSource } from './types.js';
 
 /** What a handler gets: the arguments after the keyword and where the line is. */
+
+/**
+ * keepalived's `alloc_strvec_quoted_escaped()` for script keywords (the same splitting it applies
+ * to the command itself); undefined on an unmatched quote, which then falls back to plain tokens.
+ */
+function scriptTokens(text: string): string[] | undefined {
+  try {
+    return splitCommand(text);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface KeywordCall {
   /** Arguments (ordinary tokenization, or script tokenization for `script` keywords). */
   readonly args: string[];
@@ -83,7 +97,7 @@ export class BlockParser {
         this.error(`Unknown keyword '${word}'`, line.source);
         continue;
       }
-      const args = keyword.script ? (tokenizeScript(line.text) ?? tokens).slice(1) : tokens.slice(1);
+      const args = keyword.script ? (scriptTokens(line.text) ?? tokens).slice(1) : tokens.slice(1);
       if (keyword.entry) {
         // A value block with a handler takes a name (virtual_server_group NAME); others take nothing.
         if (keyword.handler) keyword.handler({ args, source: line.source });
