@@ -410,6 +410,55 @@ netTest('sync group: one member in FAULT takes the other along, both come back t
   t.pass();
 });
 
+netTest('track_interface: an unweighted interface down means FAULT, a weighted one moves the priority; the own link too', async (t) => {
+  t.timeout(60_000);
+  const bed = createBed(t);
+  // Two links in the lvs namespace to track (veth pairs inside it: this kernel has no dummy
+  // module), besides the instance's own veth0; they go with the namespace.
+  for (const name of ['trk0', 'trk1']) {
+    bed.lv.run('ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
+    bed.lv.run('ip', ['link', 'set', `${name}p`, 'up']);
+    bed.lv.run('ip', ['link', 'set', name, 'up']);
+  }
+  const lv = await startLvs(t, bed, {
+    instances: [
+      {
+        name: 'VI_1',
+        interface: 'veth0',
+        virtualRouterId: 51,
+        priority: 150,
+        virtualIpaddress: ['10.200.0.100'],
+        trackInterface: ['trk0', { name: 'trk1', weight: -30 }],
+      },
+    ],
+  });
+  await lv.waitFor(isState('MASTER'), 6000);
+  const status = async () => ((await lv.call('status')).status as { state: string; priority: number }[])[0];
+  t.is((await status())?.priority, 150);
+  // The weighted link goes down: priority 150 - 30, still MASTER (nobody else advertises).
+  bed.lv.run('ip', ['link', 'set', 'trk1', 'down']);
+  let s = await status();
+  for (let i = 0; i < 30 && s?.priority !== 120; i++) {
+    await sleep(100);
+    s = await status();
+  }
+  t.deepEqual([s?.state, s?.priority], ['MASTER', 120]);
+  // The unweighted link goes down: FAULT; back up: BACKUP, then MASTER again.
+  let since = Date.now();
+  bed.lv.run('ip', ['link', 'set', 'trk0', 'down']);
+  await lv.waitFor(isState('FAULT'), 3000, since);
+  since = Date.now();
+  bed.lv.run('ip', ['link', 'set', 'trk0', 'up']);
+  await lv.waitFor(isState('BACKUP'), 3000, since);
+  await lv.waitFor(isState('MASTER'), 6000, since);
+  // The instance's own interface losing its carrier (the peer end goes down) is a fault too.
+  since = Date.now();
+  bed.ka.run('ip', ['link', 'set', 'veth0', 'down']);
+  await lv.waitFor(isState('FAULT'), 3000, since);
+  await lv.stop();
+  t.pass();
+});
+
 netTest('unicast: adverts go to the peer with TTL 255 and keepalived\'s bytes; keepalived in unicast mode accepts them', async (t) => {
   t.timeout(60_000);
   const bed = createBed(t, { lvAddr: '10.200.0.1', kaAddr: '10.200.0.2' });

@@ -30,6 +30,8 @@ export {
   type VrrpState,
   type VrrpStateChange,
   type VrrpSyncGroupOptions,
+  type VrrpTrackInterface,
+  type VrrpTrackInterfaceEntry,
   type VrrpTrackScript,
   type VrrpTrackScriptEntry,
 } from './vrrp.js';

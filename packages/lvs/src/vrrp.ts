@@ -5,6 +5,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { splitCommand } from './command.js';
 import { callNative, LvsError } from './errors.js';
@@ -42,6 +43,22 @@ export interface VrrpTrackScriptEntry {
   /** The `vrrp_script` name. */
   readonly name: string;
   /** Overrides the script's weight for this instance. */
+  readonly weight?: number;
+  /** Flips the direction of the weight. */
+  readonly reverse?: boolean;
+}
+
+/** A `track_interface` entry: an interface name, or the name with a weight. */
+export type VrrpTrackInterface = string | VrrpTrackInterfaceEntry;
+
+/** `track_interface { IF weight W [reverse] }`. */
+export interface VrrpTrackInterfaceEntry {
+  /** The interface. */
+  readonly name: string;
+  /**
+   * 0 (default): the instance goes to FAULT while the interface is down; > 0: added to the
+   * priority while it is up; < 0: subtracted while it is down.
+   */
   readonly weight?: number;
   /** Flips the direction of the weight. */
   readonly reverse?: boolean;
@@ -104,6 +121,10 @@ export interface VrrpInstanceOptions {
   readonly checkUnicastSrc?: boolean;
   /** `track_script`: names of scripts from {@link StartVrrpOptions.scripts}. */
   readonly trackScript?: readonly VrrpTrackScript[];
+  /** `track_interface`: interfaces whose state (up and carrier) moves the priority or faults the instance. */
+  readonly trackInterface?: readonly VrrpTrackInterface[];
+  /** `dont_track_primary`: stay out of FAULT when the instance's own interface goes down. */
+  readonly dontTrackPrimary?: boolean;
   /** `notify_master`. */
   readonly notifyMaster?: VrrpCommand;
   /** `notify_backup`. */
@@ -213,6 +234,19 @@ export interface VrrpEvents {
   log: [VrrpLog];
   /** A socket or script error; emitted only while someone listens, so it never crashes the process. */
   error: [LvsError];
+}
+
+/** How often tracked interfaces are looked at. */
+const LINK_POLL_MS = 500;
+
+/** keepalived's test for a usable interface: administratively up with a carrier. */
+function linkUp(name: string): boolean {
+  try {
+    const flags = Number.parseInt(readFileSync(`/sys/class/net/${name}/flags`, 'utf8').trim(), 16);
+    return (flags & 1) === 1 && readFileSync(`/sys/class/net/${name}/carrier`, 'utf8').trim() === '1';
+  } catch {
+    return false; // no such interface, or down (reading the carrier of a down link fails)
+  }
 }
 
 function argv(cmd: VrrpCommand): string[] {
@@ -393,6 +427,11 @@ export class VrrpSpeaker extends EventEmitter<VrrpEvents> {
   readonly #groups: readonly VrrpSyncGroupOptions[];
   readonly #scripts = new Map<string, ScriptTracker>();
   readonly #states = new Map<string, VrrpState>();
+  /** Tracked interfaces (each instance's own, and `trackInterface`) and whether each is up. */
+  readonly #links = new Map<string, boolean>();
+  /** What tracking last set per instance, so only changes reach the instance. */
+  readonly #applied = new Map<string, { delta: number; fault: boolean }>();
+  #linkTimer: NodeJS.Timeout | undefined;
   #stopped = false;
 
   /** @internal Use {@link Director.startVrrp}. */
@@ -428,8 +467,29 @@ export class VrrpSpeaker extends EventEmitter<VrrpEvents> {
         (e) => this.#event(e),
       ),
     );
+    for (const i of instances) {
+      if (!i.dontTrackPrimary) this.#links.set(i.interface, linkUp(i.interface));
+      for (const t of i.trackInterface ?? []) {
+        const name = typeof t === 'string' ? t : t.name;
+        this.#links.set(name, linkUp(name));
+      }
+    }
     this.#track();
     for (const s of this.#scripts.values()) s.start();
+    // keepalived learns link changes from netlink; a short poll of sysfs is enough here.
+    if (this.#links.size > 0) this.#linkTimer = setInterval(() => this.#pollLinks(), LINK_POLL_MS);
+  }
+
+  #pollLinks(): void {
+    let changed = false;
+    for (const [name, was] of this.#links) {
+      const up = linkUp(name);
+      if (up !== was) {
+        this.#links.set(name, up);
+        changed = true;
+      }
+    }
+    if (changed) this.#track();
   }
 
   /** Applies the scripts' results: priority deltas and faults per instance. */
@@ -449,9 +509,23 @@ export class VrrpSpeaker extends EventEmitter<VrrpEvents> {
         else if (weight > 0 && ok) delta += weight;
         else if (weight < 0 && !ok) delta += weight;
       }
-      if ((inst.trackScript ?? []).length === 0) continue;
-      this.#call(() => this.#native.setPriorityDelta(inst.name, delta));
-      this.#call(() => this.#native.setFault(inst.name, fault));
+      for (const t of inst.trackInterface ?? []) {
+        const name = typeof t === 'string' ? t : t.name;
+        const weight = typeof t === 'string' ? 0 : (t.weight ?? 0);
+        const up = this.#links.get(name) ?? false;
+        const ok = typeof t !== 'string' && t.reverse ? !up : up;
+        if (weight === 0) fault ||= !ok;
+        else if (weight > 0 && ok) delta += weight;
+        else if (weight < 0 && !ok) delta += weight;
+      }
+      if (!inst.dontTrackPrimary && this.#links.get(inst.interface) === false) fault = true;
+      const last = this.#applied.get(inst.name) ?? { delta: 0, fault: false };
+      if (last.delta === delta && last.fault === fault && this.#applied.has(inst.name)) continue;
+      this.#applied.set(inst.name, { delta, fault });
+      if ((inst.trackScript ?? []).length > 0 || (inst.trackInterface ?? []).length > 0 || last.delta !== delta) {
+        this.#call(() => this.#native.setPriorityDelta(inst.name, delta));
+      }
+      if (fault || last.fault) this.#call(() => this.#native.setFault(inst.name, fault));
     }
   }
 
@@ -599,6 +673,7 @@ export class VrrpSpeaker extends EventEmitter<VrrpEvents> {
    */
   stop(): void {
     if (this.#stopped) return;
+    clearInterval(this.#linkTimer);
     for (const s of this.#scripts.values()) s.stop();
     callNative(() => this.#native.stop());
     this.#stopped = true;

@@ -91,7 +91,6 @@ function instanceOptions(i: VrrpInstance, config: KeepalivedConfig, unsupported:
   if (i.virtualRoutes.length > 0 || i.virtualRules.length > 0) {
     unsupported.push(`${where}: virtual_routes / virtual_rules are not installed by lvs`);
   }
-  if (i.trackInterfaces.length > 0) unsupported.push(`${where}: track_interface is not supported by lvs`);
   const g = config.globalDefs;
   return {
     name: i.name,
@@ -122,6 +121,8 @@ function instanceOptions(i: VrrpInstance, config: KeepalivedConfig, unsupported:
     skipCheckAdvAddr: i.skipCheckAdvAddr,
     checkUnicastSrc: g.vrrpCheckUnicastSrc,
     trackScript: i.trackScripts.map((t) => ({ name: t.name, weight: t.weight, reverse: t.reverse })),
+    trackInterface: i.trackInterfaces.map((t) => ({ name: t.interface, weight: t.weight, reverse: t.reverse })),
+    dontTrackPrimary: i.dontTrackPrimary,
     ...notifies(i),
   };
 }
