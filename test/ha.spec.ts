@@ -65,6 +65,8 @@ ${vs(topo.httpPort)}
 
 interface Lvsd {
   readonly proc: ProcessHandle;
+  /** The keepalived.conf it runs. */
+  readonly file: string;
   lvsadm(args: string): string;
 }
 
@@ -82,7 +84,7 @@ async function startLvsd(t: Parameters<typeof createTopology>[0], topo: Topology
       encoding: 'utf8',
       timeout: 10_000,
     });
-  return { proc, lvsadm };
+  return { proc, file, lvsadm };
 }
 
 const realServerLines = (listing: string, port: number): string[] =>
@@ -121,6 +123,13 @@ maybe('lvsd -f: VRRP failover with connection sync keeps an established stream; 
   const again = topo.spawn(rs2, process.execPath, ['-e', ECHO_SERVER, rs2.name]);
   await topo.waitFor(again, /listening/, 10_000);
   t.true(await until(10_000, () => realServerLines(master.lvsadm('-Ln'), ECHO_PORT).length === 2), master.lvsadm('-Ln'));
+
+  // SIGHUP reloads the file, as with keepalived: the HTTP service's scheduler changes in place.
+  writeFileSync(master.file, keepalivedConf(topo, 'MASTER', 150).replace(/lb_algo rr(?![\s\S]*lb_algo rr)/, 'lb_algo wlc'));
+  master.proc.child.kill('SIGHUP');
+  await topo.waitFor(master.proc, /lvsd: configuration reloaded/, 10_000);
+  t.regex(master.lvsadm('-Ln'), new RegExp(`TCP  ${topo.vip.v4.replace(/\./g, '\\.')}:${topo.httpPort} wlc`));
+  t.is(realServerLines(master.lvsadm('-Ln'), ECHO_PORT).length, 2);
 
   // A long-lived stream through the MASTER; the BACKUP learns it through the sync daemon.
   const stream = topo.spawn(topo.client, process.execPath, ['-e', STREAM_CLIENT, topo.vip.v4]);

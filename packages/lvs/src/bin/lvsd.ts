@@ -9,8 +9,9 @@
  *
  * Rules (ipvsadm -S format) are applied at start; afterwards `lvsadm` changes them. With `-f`,
  * the keepalived configuration's virtual servers, health checks, VRRP instances and sync daemon
- * run on the interfaces it names (plus any `-I`). Stops cleanly on SIGINT/SIGTERM (a VRRP
- * MASTER resigns with priority 0, and the configuration's rules are removed unless `-X`). The command line follows keepalived's where they overlap (`-f`,
+ * run on the interfaces it names (plus any `-I`); SIGHUP reloads the file. Stops cleanly on
+ * SIGINT/SIGTERM (a VRRP MASTER resigns with priority 0, and the configuration's rules are
+ * removed unless `-X`). The command line follows keepalived's where they overlap (`-f`,
  * `-t`, `-i` is the config id), so interfaces are `-I`.
  * @internal
  * @module
@@ -151,5 +152,23 @@ const stop = (signal: string): void => {
     process.exit(0);
   })();
 };
+// SIGHUP reloads the keepalived configuration, as it does keepalived; a file with fatal errors
+// leaves the running configuration as it is.
+process.on('SIGHUP', () => {
+  if (run === undefined || stopping) return;
+  log('SIGHUP, reloading the configuration');
+  const parsed = parseKeepalivedConfig(configFile, configOptions);
+  for (const d of parsed.diagnostics) process.stderr.write(`${d.text}\n`);
+  if (parsed.diagnostics.some((d) => d.severity === 'fatal' || d.message.startsWith('Config files missing'))) {
+    log(`cannot read ${configFile}: keeping the running configuration`);
+    return;
+  }
+  const next = parsed.config;
+  for (const u of planKeepalived(next).unsupported) log(u);
+  run.reload(next).then(
+    () => log('configuration reloaded'),
+    (err: Error) => log(`reload failed: ${err.message}`),
+  );
+});
 process.on('SIGINT', () => stop('SIGINT'));
 process.on('SIGTERM', () => stop('SIGTERM'));

@@ -10,6 +10,7 @@ export {
   HealthMonitor,
   type HealthMonitorEvents,
   type HealthMonitorOptions,
+  type ManagedService,
   type QuorumEvent,
   type ServerEvent,
   type ServerState,

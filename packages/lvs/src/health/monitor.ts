@@ -49,6 +49,27 @@ export interface HealthMonitorOptions {
    * `RS [ip]:tcp:port [vip]:tcp:vport UP|DOWN` and `VS [vip]:tcp:vport UP|DOWN`.
    */
   readonly notifyFifo?: string;
+  /**
+   * Real servers to start as failed (their checkers must succeed first, as with `alpha`), by
+   * virtual-server name and configured address: what a reload carries over from the monitor it
+   * replaces ({@link HealthMonitor.state}).
+   */
+  readonly initiallyDown?: (virtualServer: string, server: string) => boolean;
+  /**
+   * Adding a server that is already in the director updates it (weight, method, thresholds)
+   * instead of leaving it as it is; for a monitor taking over a director's rules on reload.
+   */
+  readonly updateExisting?: boolean;
+}
+
+/** A service and the destinations a {@link HealthMonitor} may put into it. */
+export interface ManagedService {
+  /** The service with its settings (scheduler, persistence, …). */
+  readonly service: ServiceOptions;
+  /** Real-server addresses as the director lists them. */
+  readonly servers: readonly string[];
+  /** The sorry server's address, when one is configured. */
+  readonly sorryServer?: string;
 }
 
 /** A real server changed state (fires when keepalived would run notify_up / notify_down). */
@@ -247,6 +268,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   readonly #clock: HealthClock;
   readonly #random: () => number;
   readonly #fifoPath: string | undefined;
+  readonly #updateExisting: boolean;
   readonly #vss: Virtual[];
   readonly #attempts = new Set<AbortController>();
   readonly #inflight = new Set<Promise<void>>();
@@ -268,6 +290,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#fifoPath = options.notifyFifo;
+    this.#updateExisting = options.updateExisting ?? false;
+    const down = options.initiallyDown;
     this.#vss = virtualServers.map((spec) => {
       const r = resolveVirtual(spec);
       const vs: Virtual = {
@@ -278,11 +302,13 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
       };
       for (const s of r.servers) {
         const rs: Server = { ...s, vs, effectiveWeight: s.weight, alive: true, set: false, numFailed: 0, runs: [] };
+        const startDown = down?.(vs.name, s.name) ?? false;
         for (const cfg of s.checkers) {
+          const alpha = cfg.alpha || startDown;
           const c =
             cfg.spec.type === 'HTTP_GET' || cfg.spec.type === 'SSL_GET'
-              ? initialHttpCounters(cfg.alpha, cfg.timing, cfg.probes.length, cfg.spec.fastRecovery ?? false)
-              : initialCounters(cfg.alpha, cfg.timing);
+              ? initialHttpCounters(alpha, cfg.timing, cfg.probes.length, cfg.spec.fastRecovery ?? false)
+              : initialCounters(alpha, cfg.timing);
           rs.runs.push({ rs, cfg, c, timer: undefined, lastExit: 0, lastWeight: undefined });
         }
         vs.rs.push(rs);
@@ -373,6 +399,25 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   }
 
   /**
+   * The services and destinations this monitor manages (whether or not they are in the director
+   * now): what a reload compares with the next configuration's.
+   *
+   * @example
+   * ```ts
+   * for (const m of monitor.managed()) console.log(m.service, m.servers);
+   * ```
+   */
+  managed(): ManagedService[] {
+    return this.#vss.flatMap((vs) =>
+      vs.services.map((svc) => ({
+        service: svc,
+        servers: vs.rs.map((rs) => this.#serverOptions(svc, rs, 0).address),
+        ...(vs.sorryRt === undefined ? {} : { sorryServer: this.#serverOptions(svc, vs.sorryRt, 0).address }),
+      })),
+    );
+  }
+
+  /**
    * The current state of every virtual server and real server.
    *
    * @example
@@ -446,7 +491,14 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
         }
       } catch (err) {
         const code = codeOf(err);
-        if ((cmd === 'add' && code === 'EEXIST') || (cmd === 'del' && code === 'ENOENT')) continue;
+        if (cmd === 'add' && code === 'EEXIST' && this.#updateExisting) {
+          try {
+            this.#director.editServer(ref, opts);
+            continue;
+          } catch (e) {
+            err = e;
+          }
+        } else if ((cmd === 'add' && code === 'EEXIST') || (cmd === 'del' && code === 'ENOENT')) continue;
         ok = false;
         this.#error(err);
       }

@@ -11,7 +11,7 @@ import type { Director } from '../director.js';
 import { LvsError } from '../errors.js';
 import { fromKeepalived } from '../health/keepalived.js';
 import { HealthMonitor, type HealthMonitorOptions } from '../health/monitor.js';
-import type { SyncDaemonOptions } from '../types.js';
+import type { ServiceOptions, ServiceRef, SyncDaemonOptions } from '../types.js';
 import type {
   VrrpCommand,
   VrrpInstanceOptions,
@@ -170,6 +170,32 @@ export function planKeepalived(config: KeepalivedConfig): KeepalivedPlan {
   return { instances, syncGroups, scripts, interfaces: [...interfaces], unsupported };
 }
 
+/** `lvs_timeouts`: `ipvsadm --set`, unset values kept. */
+function setTimeouts(director: Director, config: KeepalivedConfig): void {
+  const t = config.globalDefs.lvsTimeouts;
+  if (t === undefined) return;
+  const now = director.timeouts();
+  director.setTimeouts({ tcp: t.tcp ?? now.tcp, tcpfin: t.tcpfin ?? now.tcpfin, udp: t.udp ?? now.udp });
+}
+
+function refOf(s: ServiceOptions): ServiceRef {
+  return 'fwmark' in s
+    ? { fwmark: s.fwmark, ...(s.family !== undefined ? { family: s.family } : {}) }
+    : { ...(s.protocol !== undefined ? { protocol: s.protocol } : {}), address: s.address };
+}
+
+function serviceKey(s: ServiceOptions): string {
+  return JSON.stringify(refOf(s));
+}
+
+function ignore(codes: readonly string[], f: () => unknown): void {
+  try {
+    f();
+  } catch (err) {
+    if (!(err instanceof LvsError && codes.includes(err.code))) throw err;
+  }
+}
+
 function syncOptions(config: KeepalivedConfig, state: 'master' | 'backup'): SyncDaemonOptions | undefined {
   const s = config.globalDefs.lvsSyncDaemon;
   if (s === undefined) return undefined;
@@ -189,24 +215,105 @@ function syncOptions(config: KeepalivedConfig, state: 'master' | 'backup'): Sync
  * keepalived ends on SIGTERM.
  */
 export class KeepalivedRun extends EventEmitter<KeepalivedRunEvents> {
-  /** The health monitor of the virtual servers. */
-  readonly health: HealthMonitor;
   /** The VRRP speaker, when the configuration has VRRP instances. */
   readonly vrrp: VrrpSpeaker | undefined;
   readonly #director: Director;
-  readonly #config: KeepalivedConfig;
   readonly #release: boolean;
+  readonly #healthOptions: HealthMonitorOptions;
+  #health: HealthMonitor;
+  #config: KeepalivedConfig;
   #syncState: 'master' | 'backup' | 'both' | 'none' = 'none';
   #stopped = false;
 
   /** @internal Use {@link runKeepalived}. */
-  constructor(director: Director, config: KeepalivedConfig, health: HealthMonitor, vrrp: VrrpSpeaker | undefined, release: boolean) {
+  constructor(
+    director: Director,
+    config: KeepalivedConfig,
+    health: HealthMonitor,
+    vrrp: VrrpSpeaker | undefined,
+    release: boolean,
+    healthOptions: HealthMonitorOptions,
+  ) {
     super();
     this.#director = director;
     this.#config = config;
-    this.health = health;
+    this.#health = health;
     this.vrrp = vrrp;
     this.#release = release;
+    this.#healthOptions = healthOptions;
+    this.#listen(health);
+  }
+
+  /** The health monitor of the virtual servers (a new one after {@link KeepalivedRun.reload}). */
+  get health(): HealthMonitor {
+    return this.#health;
+  }
+
+  #listen(health: HealthMonitor): void {
+    health.on('up', (e) => this.emit('log', `Adding service [${e.server}] to VS ${e.virtualServer}`));
+    health.on('down', (e) => this.emit('log', `Removing service [${e.server}] from VS ${e.virtualServer}`));
+    health.on('quorumUp', (e) => this.emit('log', `Gained quorum ${e.weightSum} for VS ${e.virtualServer}`));
+    health.on('quorumDown', (e) => this.emit('log', `Lost quorum ${e.weightSum} for VS ${e.virtualServer}`));
+    health.on('error', (err) => this.#fail(err));
+  }
+
+  /**
+   * Applies a new configuration the way keepalived reloads on SIGHUP, without dropping traffic:
+   * virtual and real servers that are gone are removed, new ones added, changed ones updated in
+   * place; real servers keep their health (a server that was down stays out until a check
+   * succeeds); `lvs_timeouts` apply. VRRP instances and the sync daemon keep running as they are:
+   * changes to them take effect on restart (reported as a log line).
+   *
+   * @throws {@link LvsError} what the director refuses for the new rules (checks then resume on
+   *   the new configuration as far as it was applied).
+   * @example
+   * ```ts
+   * process.on('SIGHUP', () => void run.reload(parseKeepalivedConfig(file).config));
+   * ```
+   */
+  async reload(next: KeepalivedConfig): Promise<void> {
+    if (this.#stopped) throw new LvsError('EINVAL', 'the configuration is not running');
+    const vrrpOf = (c: KeepalivedConfig): string => {
+      const p = planKeepalived(c);
+      return JSON.stringify([p.instances, p.syncGroups, p.scripts, c.globalDefs.lvsSyncDaemon ?? null]);
+    };
+    if (vrrpOf(next) !== vrrpOf(this.#config)) {
+      this.emit('log', 'VRRP or sync daemon configuration changed: it applies when lvsd restarts');
+    }
+    const old = this.#health;
+    const wasDown = new Set(
+      old.state().flatMap((vs) => vs.servers.filter((s) => !s.alive).map((s) => `${vs.name}\0${s.address}`)),
+    );
+    const oldManaged = old.managed();
+    await old.stop();
+    const health = new HealthMonitor(this.#director, fromKeepalived(next).virtualServers, {
+      ...this.#healthOptions,
+      initiallyDown: (vs, server) => wasDown.has(`${vs}\0${server}`),
+      updateExisting: true,
+    });
+    const keep = new Map(health.managed().map((m) => [serviceKey(m.service), m]));
+    for (const m of oldManaged) {
+      const ref = refOf(m.service);
+      const now = keep.get(serviceKey(m.service));
+      try {
+        if (now === undefined) {
+          this.#director.deleteService(ref);
+          continue;
+        }
+        this.#director.editService(now.service);
+        const gone = m.servers.filter((a) => !now.servers.includes(a));
+        // The sorry server goes too: the new monitor puts it back if its quorum needs it.
+        if (m.sorryServer !== undefined && !now.servers.includes(m.sorryServer)) gone.push(m.sorryServer);
+        for (const address of gone) ignore(['ENOENT', 'ESRCH'], () => this.#director.deleteServer(ref, address));
+      } catch (err) {
+        if (!(err instanceof LvsError && (err.code === 'ESRCH' || err.code === 'ENOENT'))) throw err;
+      }
+    }
+    setTimeouts(this.#director, next);
+    this.#config = next;
+    this.#health = health;
+    this.#listen(health);
+    await health.start();
   }
 
   /** @internal Starts the sync daemons (both, or the one that suits the tracked instance). */
@@ -311,11 +418,7 @@ export async function runKeepalived(
   options: KeepalivedRunOptions = {},
 ): Promise<KeepalivedRun> {
   const plan = planKeepalived(config);
-  const t = config.globalDefs.lvsTimeouts;
-  if (t !== undefined) {
-    const now = director.timeouts();
-    director.setTimeouts({ tcp: t.tcp ?? now.tcp, tcpfin: t.tcpfin ?? now.tcpfin, udp: t.udp ?? now.udp });
-  }
+  setTimeouts(director, config);
   if (config.globalDefs.lvsFlush) director.clear();
   const health = new HealthMonitor(director, fromKeepalived(config).virtualServers, options.health ?? {});
   await health.start();
@@ -328,17 +431,12 @@ export async function runKeepalived(
     await health.stop({ release: true });
     throw err instanceof LvsError ? err : new LvsError('EINVAL', String(err), { cause: err });
   }
-  const run = new KeepalivedRun(director, config, health, vrrp, options.releaseOnStop ?? true);
+  const run = new KeepalivedRun(director, config, health, vrrp, options.releaseOnStop ?? true, options.health ?? {});
   if (vrrp !== undefined) {
     vrrp.on('state', (change) => run.onVrrpState(change));
     vrrp.on('log', (l) => run.emit('log', l.message));
     vrrp.on('error', (err) => run.emit('error', err));
   }
-  health.on('up', (e) => run.emit('log', `Adding service [${e.server}] to VS ${e.virtualServer}`));
-  health.on('down', (e) => run.emit('log', `Removing service [${e.server}] from VS ${e.virtualServer}`));
-  health.on('quorumUp', (e) => run.emit('log', `Gained quorum ${e.weightSum} for VS ${e.virtualServer}`));
-  health.on('quorumDown', (e) => run.emit('log', `Lost quorum ${e.weightSum} for VS ${e.virtualServer}`));
-  health.on('error', (err) => run.emit('error', err));
   run.startSync();
   return run;
 }

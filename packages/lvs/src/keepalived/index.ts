@@ -16,6 +16,14 @@ import { parseLines } from './parser.js';
 import type { KeepalivedConfig, KeepalivedDiagnostic } from './types.js';
 
 export type * from './types.js';
+export {
+  KeepalivedRun,
+  type KeepalivedPlan,
+  type KeepalivedRunEvents,
+  type KeepalivedRunOptions,
+  planKeepalived,
+  runKeepalived,
+} from './daemon.js';
 
 /** Options of {@link parseKeepalivedConfig} and {@link checkKeepalivedConfig}. */
 export interface KeepalivedParseOptions {
