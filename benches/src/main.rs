@@ -7,7 +7,8 @@
 //!   (default 1M and 10M): single lookups, 16-wide batched lookups, and the full `process_in`
 //!   packet path (single and batched).
 //! * `conn-new [SCHED...]`: schedule + insert of new connections for every scheduler in
-//!   `lvs_core::sched::SCHEDULER_NAMES` (or only the named ones) at 10, 100 and 1000 real servers.
+//!   `lvs_core::sched::SCHEDULER_NAMES` (or only the named ones) at 10, 100 and 1000 real servers;
+//!   `conn-new-batch` the same through `process_in_batch`.
 //! * `conn-memory [N]`: bytes per entry from the structures' allocated capacities at N (default
 //!   10M) NAT connections, plus the process RSS, insert rate and bulk expiry rate.
 //! * `engine-nat [N...]` / `engine-dr [N...]`: the whole frame path of `lvs_core::engine::Engine`
@@ -202,8 +203,13 @@ fn conn_lookup(sizes: &[usize]) {
 }
 
 /// `only`: scheduler names to run (all when empty).
-fn conn_new(only: &[String]) {
-    println!("## conn-new: schedule + insert of a new connection (SYN), median (p90) ns per connection\n");
+/// `batch`: through `process_in_batch` (lookups of the next packets read ahead) instead of
+/// `process_in` one packet at a time.
+fn conn_new(only: &[String], batch: bool) {
+    let api = if batch { "process_in_batch" } else { "process_in" };
+    println!(
+        "## conn-new: schedule + insert of a new connection (SYN) via {api}, median (p90) ns per connection\n"
+    );
     let sizes = [10usize, 100, 1000];
     println!("| scheduler | 10 servers | 100 servers | 1000 servers |");
     println!("|---|---:|---:|---:|");
@@ -214,6 +220,7 @@ fn conn_new(only: &[String]) {
         let mut row = format!("| {name} |");
         for &servers in &sizes {
             let mut ipvs = director(name, servers);
+            let mut verdicts = Vec::with_capacity(BATCH);
             let batches = 200;
             let mut next = 0usize;
             let s = measure(
@@ -225,6 +232,15 @@ fn conn_new(only: &[String]) {
                     }
                 },
                 |pkts| {
+                    if batch {
+                        verdicts.clear();
+                        ipvs.process_in_batch(pkts, Clock::ZERO, &mut verdicts);
+                        return verdicts
+                            .iter()
+                            .filter_map(InVerdict::forward)
+                            .map(|f| f.created as u64)
+                            .sum();
+                    }
                     let mut created = 0;
                     for p in pkts {
                         if let InVerdict::Forward(f) = ipvs.process_in(p, Clock::ZERO) {
@@ -421,7 +437,8 @@ fn main() {
     let rest = parse_sizes(args.get(1..).unwrap_or(&[]));
     match cmd {
         "conn-lookup" => conn_lookup(if rest.is_empty() { &[1_000_000, 10_000_000] } else { &rest }),
-        "conn-new" => conn_new(args.get(1..).unwrap_or(&[])),
+        "conn-new" => conn_new(args.get(1..).unwrap_or(&[]), false),
+        "conn-new-batch" => conn_new(args.get(1..).unwrap_or(&[]), true),
         "conn-memory" => conn_memory(rest.first().copied().unwrap_or(10_000_000)),
         "engine-nat" => {
             engine_path(FwdMethod::Masq, if rest.is_empty() { &[1000, 1_000_000] } else { &rest })
@@ -431,14 +448,15 @@ fn main() {
         }
         "all" => {
             conn_lookup(&[1_000_000, 10_000_000]);
-            conn_new(&[]);
+            conn_new(&[], false);
+            conn_new(&[], true);
             conn_memory(10_000_000);
             engine_path(FwdMethod::Masq, &[1000, 1_000_000]);
             engine_path(FwdMethod::Route, &[1000, 1_000_000]);
         }
         _ => {
             println!(
-                "usage: lvs-benches <conn-lookup [N...] | conn-new [SCHED...] | conn-memory [N] | engine-nat [N...] | engine-dr [N...] | all>"
+                "usage: lvs-benches <conn-lookup [N...] | conn-new [SCHED...] | conn-new-batch [SCHED...] | conn-memory [N] | engine-nat [N...] | engine-dr [N...] | all>"
             );
         }
     }

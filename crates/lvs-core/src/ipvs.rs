@@ -16,6 +16,7 @@ use crate::model::{
     DestConfig, Family, FwdMethod, Protocol, ServiceConfig, ServiceKey, TunnelCsum, TunnelType,
     DEFAULT_PERSISTENT_TIMEOUT, MAX_TIMEOUT,
 };
+use crate::pe::Payload;
 use crate::rng::Rng;
 use crate::sched::{new_scheduler, DestChange, DestList, Flow, SchedCtx, SchedTunables, Scheduler};
 use crate::stats::Stats;
@@ -75,6 +76,8 @@ pub struct Ipvs {
     /// Services on port 21 (`ftpsvc_counter`) and on port 0 (`nullsvc_counter`).
     ftp_services: usize,
     port0_services: usize,
+    /// Services with a persistence engine (`conn_out_counter`: real-server-initiated UDP).
+    pe_services: usize,
     /// Next time (ms) the schedulers' housekeeping runs.
     next_tick: u64,
     /// Connection synchronization daemons.
@@ -96,6 +99,17 @@ impl Conns {
     }
     fn has_room(&self) -> bool {
         self.limit.is_none_or(|l| self.live() < l)
+    }
+}
+
+/// [`Ipvs::warm`] for one packet of a family.
+#[inline]
+fn warm_af<A: Addr>(t: &ConnTable<A>, p: &PacketMeta, c: A, v: A, start: bool) -> u64 {
+    let home = t.touch(t.in_hash(p.protocol, c, p.sport, v, p.dport));
+    if start {
+        home ^ t.touch_out(p.protocol, c, p.sport)
+    } else {
+        home
     }
 }
 
@@ -233,6 +247,7 @@ impl Default for Ipvs {
             svc_of_dest: Vec::new(),
             ftp_services: 0,
             port0_services: 0,
+            pe_services: 0,
             next_tick: 0,
             sync: crate::sync::SyncState::default(),
         }
@@ -253,6 +268,7 @@ impl Ipvs {
         }
         let scheduler = bind_scheduler(&cfg.scheduler, DestList::new(&self.dests, &[]))?;
         self.count_service(&cfg.key, true);
+        self.pe_services += cfg.pe.is_some() as usize;
         self.index.insert(cfg.key, self.services.len());
         self.services.push(Service { config: cfg, scheduler, order: Vec::new(), stats: Stats::default() });
         Ok(())
@@ -266,6 +282,7 @@ impl Ipvs {
         if svc.config.scheduler != cfg.scheduler {
             svc.scheduler = bind_scheduler(&cfg.scheduler, DestList::new(&self.dests, &svc.order))?;
         }
+        self.pe_services = self.pe_services + cfg.pe.is_some() as usize - svc.config.pe.is_some() as usize;
         svc.config = cfg;
         Ok(())
     }
@@ -275,6 +292,7 @@ impl Ipvs {
         let i = self.index.remove(key).ok_or_else(Error::no_service)?;
         let svc = self.services.swap_remove(i);
         self.count_service(key, false);
+        self.pe_services -= svc.config.pe.is_some() as usize;
         if let Some(moved) = self.services.get(i) {
             self.index.insert(moved.config.key, i);
             for id in moved.order.clone() {
@@ -587,6 +605,7 @@ impl Ipvs {
             }
         };
         let daddr = self.dests.get(e.dest).map_or_else(|| e.daddr.to_ip(), |d| d.addr);
+        let pe_data = A::table(&self.conns).pe_data(id).map(<[u8]>::to_vec);
         Some(ConnInfo {
             id: ConnId::new(A::V6, id),
             protocol: e.proto,
@@ -603,6 +622,8 @@ impl Ipvs {
             dest: e.dest,
             flags: (e.flags & cf::KERNEL_MASK) as u32 | KERNEL_HASHED,
             controls: if template { e.aux } else { 0 },
+            pe_name: pe_data.as_ref().map(|_| crate::pe::SIP),
+            pe_data,
         })
     }
 
@@ -638,13 +659,32 @@ impl Ipvs {
     /// new one (service lookup by fwmark, exact match, FTP rule, port 0; persistence templates;
     /// one-packet scheduling), applies the protocol state transition, updates the servers'
     /// active/inactive counters and the conn/packet/byte statistics, and says what to do with it.
+    ///
+    /// Without the payload, new connections to `--pe sip` services are dropped
+    /// ([`DropReason::NoPeData`]); use [`process_in_payload`](Self::process_in_payload) for them.
+    #[inline]
     pub fn process_in(&mut self, pkt: &PacketMeta, now: Instant) -> InVerdict {
+        self.process_in_with(pkt, None, now)
+    }
+
+    /// [`process_in`](Self::process_in) with the packet's transport payload, which persistence
+    /// engines read: a new connection to a `--pe sip` service is persistent per SIP Call-ID
+    /// (client network, virtual service and Call-ID), so clients behind one address with
+    /// different calls can go to different servers and every datagram of one call to the same.
+    pub fn process_in_payload(&mut self, pkt: &PacketMeta, payload: Payload<'_>, now: Instant) -> InVerdict {
+        self.process_in_with(pkt, Some(payload), now)
+    }
+
+    #[inline]
+    fn process_in_with(&mut self, pkt: &PacketMeta, payload: Option<Payload<'_>>, now: Instant) -> InVerdict {
         if Protocol::from_number(pkt.protocol).is_none() {
             return InVerdict::Pass(PassReason::UnsupportedProtocol);
         }
         match (pkt.saddr, pkt.daddr) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => self.in_af::<u32>(pkt, u32::from(s), u32::from(d), now),
-            (IpAddr::V6(s), IpAddr::V6(d)) => self.in_af::<V6>(pkt, s.octets(), d.octets(), now),
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                self.in_af::<u32>(pkt, payload, u32::from(s), u32::from(d), now)
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => self.in_af::<V6>(pkt, payload, s.octets(), d.octets(), now),
             _ => InVerdict::Drop(DropReason::Malformed),
         }
     }
@@ -746,20 +786,18 @@ impl Ipvs {
         }
     }
 
-    /// Reads the home slot of every packet of a batch before any is processed, so that their
-    /// cache misses are in flight together.
+    /// Reads the home slot of every packet of a batch before any is processed, and for packets
+    /// that may start a connection the reply-index slot it would take, so that their cache misses
+    /// are in flight together.
     fn warm(&self, pkts: &[PacketMeta]) {
         let mut sink = 0u64;
         for p in pkts {
+            let start = may_start_conn(p);
             sink ^= match (p.saddr, p.daddr) {
                 (IpAddr::V4(s), IpAddr::V4(d)) => {
-                    let t = &self.conns.v4;
-                    t.touch(t.in_hash(p.protocol, u32::from(s), p.sport, u32::from(d), p.dport))
+                    warm_af(&self.conns.v4, p, u32::from(s), u32::from(d), start)
                 }
-                (IpAddr::V6(s), IpAddr::V6(d)) => {
-                    let t = &self.conns.v6;
-                    t.touch(t.in_hash(p.protocol, s.octets(), p.sport, d.octets(), p.dport))
-                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => warm_af(&self.conns.v6, p, s.octets(), d.octets(), start),
                 _ => 0,
             };
         }
@@ -768,13 +806,43 @@ impl Ipvs {
 
     /// A real server → client packet (`ip_vs_out_hook`): if it is a reply on a NAT connection,
     /// applies the OUTPUT state transition, counts it and returns the address to write as source.
+    ///
+    /// Without the payload, real-server-initiated SIP requests are not recognised; see
+    /// [`process_out_payload`](Self::process_out_payload).
+    #[inline]
     pub fn process_out(&mut self, pkt: &PacketMeta, now: Instant) -> OutVerdict {
+        self.process_out_with(pkt, None, now)
+    }
+
+    /// [`process_out`](Self::process_out) with the transport payload: a UDP datagram from a NAT
+    /// real server of a `--pe sip` service that belongs to no connection is a request the server
+    /// starts (`ip_vs_new_conn_out`): it creates the connection (and, for a persistent service,
+    /// the Call-ID template bound to that server), so that the client's answers reach the same
+    /// server, and is rewritten to come from the virtual service.
+    pub fn process_out_payload(
+        &mut self,
+        pkt: &PacketMeta,
+        payload: Payload<'_>,
+        now: Instant,
+    ) -> OutVerdict {
+        self.process_out_with(pkt, Some(payload), now)
+    }
+
+    #[inline]
+    fn process_out_with(
+        &mut self,
+        pkt: &PacketMeta,
+        payload: Option<Payload<'_>>,
+        now: Instant,
+    ) -> OutVerdict {
         if Protocol::from_number(pkt.protocol).is_none() {
             return OutVerdict::Pass;
         }
         match (pkt.saddr, pkt.daddr) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => self.out_af::<u32>(pkt, u32::from(s), u32::from(d), now),
-            (IpAddr::V6(s), IpAddr::V6(d)) => self.out_af::<V6>(pkt, s.octets(), d.octets(), now),
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                self.out_af::<u32>(pkt, payload, u32::from(s), u32::from(d), now)
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => self.out_af::<V6>(pkt, payload, s.octets(), d.octets(), now),
             _ => OutVerdict::Pass,
         }
     }
@@ -816,7 +884,14 @@ impl Ipvs {
         self.expire_trash(now);
     }
 
-    fn in_af<A: Fam>(&mut self, pkt: &PacketMeta, c: A, v: A, now: Instant) -> InVerdict {
+    fn in_af<A: Fam>(
+        &mut self,
+        pkt: &PacketMeta,
+        payload: Option<Payload<'_>>,
+        c: A,
+        v: A,
+        now: Instant,
+    ) -> InVerdict {
         let now_ms = now.millis();
         let table = A::table(&self.conns);
         if may_start_conn(pkt) {
@@ -856,7 +931,7 @@ impl Ipvs {
         }
         let (slot, created) = match found {
             Some(id) => (Slot::Stored(id), false),
-            None => match self.schedule_new::<A>(pkt, c, v, now) {
+            None => match self.schedule_new::<A>(pkt, payload, c, v, now) {
                 Ok(slot) => (slot, true),
                 Err(verdict) => return verdict,
             },
@@ -930,12 +1005,25 @@ impl Ipvs {
         InVerdict::Forward(fwd)
     }
 
-    fn out_af<A: Fam>(&mut self, pkt: &PacketMeta, s: A, d: A, now: Instant) -> OutVerdict {
-        let Ipvs { conns, dests, services, stats, sysctl, svc_of_dest, .. } = self;
-        let table = A::table_mut(conns);
-        let Some(id) = table.lookup_out(pkt.protocol, d, pkt.dport, s, pkt.sport) else {
+    fn out_af<A: Fam>(
+        &mut self,
+        pkt: &PacketMeta,
+        payload: Option<Payload<'_>>,
+        s: A,
+        d: A,
+        now: Instant,
+    ) -> OutVerdict {
+        let mut found = A::table(&self.conns).lookup_out(pkt.protocol, d, pkt.dport, s, pkt.sport);
+        // Real-server-started requests, only for UDP: connection-oriented protocols use ephemeral
+        // ports for their own connections, which no virtual service would match anyway.
+        if found.is_none() && self.pe_services > 0 && pkt.protocol == ipproto::UDP {
+            found = self.conn_out::<A>(pkt, payload, s, d, now);
+        }
+        let Some(id) = found else {
             return OutVerdict::Pass;
         };
+        let Ipvs { conns, dests, services, stats, sysctl, svc_of_dest, .. } = self;
+        let table = A::table_mut(conns);
         let e = table.get_mut(id);
         let Some(dest) = dests.get_mut(e.dest) else {
             return OutVerdict::Pass;
@@ -958,10 +1046,98 @@ impl Ipvs {
         OutVerdict::Masq { conn: ConnId::new(A::V6, id), vaddr, vport }
     }
 
+    /// `__ip_vs_rs_conn_out` + `ip_vs_new_conn_out`: a UDP datagram from `rs` (a NAT real server
+    /// of a service with a persistence engine) to `client`. Returns the new connection. Services
+    /// by firewall mark and one-packet services are left out (the kernel would give the former
+    /// the null address as virtual address and free the latter's connection at once).
+    fn conn_out<A: Fam>(
+        &mut self,
+        pkt: &PacketMeta,
+        payload: Option<Payload<'_>>,
+        rs: A,
+        client: A,
+        now: Instant,
+    ) -> Option<u32> {
+        let (si, did) = self.services.iter().enumerate().find_map(|(si, svc)| {
+            let cfg = &svc.config;
+            let udp = matches!(cfg.key, ServiceKey::Addr { protocol: Protocol::Udp, .. });
+            if !udp || cfg.pe.is_none() || cfg.one_packet {
+                return None;
+            }
+            let did = svc.order.iter().copied().find(|&id| {
+                self.dests.get(id).is_some_and(|d| {
+                    d.addr == pkt.saddr && d.port == pkt.sport && d.fwd == FwdMethod::Masq && d.available
+                })
+            })?;
+            Some((si, did))
+        })?;
+        let now_ms = now.millis();
+        let cfg = &self.services[si].config;
+        let ServiceKey::Addr { addr, port: vport, .. } = cfg.key else { return None };
+        let vaddr = A::from_ip(addr)?;
+        let mut ct = NO_CONTROL;
+        if let Some(timeout) = cfg.persistent {
+            let snet = A::from_ip(cfg.netmask.apply(pkt.daddr)).unwrap_or(client);
+            let data = payload.and_then(crate::pe::sip_call_id)?;
+            let table = A::table(&self.conns);
+            let found = table.lookup_template_pe(ipproto::UDP, snet, vaddr, vport, data);
+            // The template must be usable and name this server (`ip_vs_check_template(ct, dest)`);
+            // a new one shadows another in the kernel (hashed first), here the old one is
+            // invalidated to the same effect.
+            match found.filter(|&t| table.get(t).dest == did && self.check_template::<A>(t)) {
+                Some(t) => ct = t,
+                None => {
+                    if let Some(t) = found {
+                        A::table_mut(&mut self.conns).invalidate_template(t);
+                    }
+                    if !self.conns.has_room() {
+                        self.conns.refused += 1;
+                        return None;
+                    }
+                    let dest = self.dests.get_mut(did)?;
+                    let flags = cf::TEMPLATE | conn_flags(dest.fwd);
+                    let mut t = Entry::new(ipproto::UDP, snet, 0, vaddr, vport, rs, pkt.sport, did, flags);
+                    t.control = timeout;
+                    t.expires = now_ms + timeout as u64 * 1000;
+                    let Some(id) = A::table_mut(&mut self.conns).insert_pe(t, data) else {
+                        self.conns.refused += 1;
+                        return None;
+                    };
+                    dest.refs += 1;
+                    dest.persistconns += 1;
+                    ct = id;
+                }
+            }
+        }
+        // The connection as the client's packet would have made it.
+        let as_client = PacketMeta {
+            protocol: ipproto::UDP,
+            saddr: pkt.daddr,
+            sport: pkt.dport,
+            daddr: vaddr.to_ip(),
+            dport: vport,
+            tcp_flags: 0,
+            sctp_chunk: 0,
+            sctp_abort_follows: false,
+            len: 0,
+            fwmark: 0,
+        };
+        let res = self.new_conn::<A>(&as_client, client, vaddr, did, pkt.sport, false, ct, now_ms);
+        if ct != NO_CONTROL {
+            let table = A::table_mut(&mut self.conns);
+            let t_timeout = table.get(ct).control as u64 * 1000;
+            table.rearm(ct, now_ms + t_timeout);
+        }
+        let Ok(Slot::Stored(id)) = res else { return None };
+        self.count_conn(si, did);
+        Some(id)
+    }
+
     /// `conn_schedule` of the protocol + `ip_vs_schedule`.
     fn schedule_new<A: Fam>(
         &mut self,
         pkt: &PacketMeta,
+        payload: Option<Payload<'_>>,
         c: A,
         v: A,
         now: Instant,
@@ -988,7 +1164,7 @@ impl Ipvs {
             return Err(InVerdict::Pass(PassReason::FtpData));
         }
         if self.services[si].config.persistent.is_some() {
-            self.sched_persist::<A>(si, pkt, c, v, now)
+            self.sched_persist::<A>(si, pkt, payload, c, v, now)
         } else {
             self.sched_plain::<A>(si, pkt, c, v, now)
         }
@@ -1078,6 +1254,7 @@ impl Ipvs {
         &mut self,
         si: usize,
         pkt: &PacketMeta,
+        payload: Option<Payload<'_>>,
         c: A,
         v: A,
         now: Instant,
@@ -1097,7 +1274,23 @@ impl Ipvs {
         } else {
             (pkt.protocol, v, 0)
         };
-        let mut ct = A::table(&self.conns).lookup_template(tproto, snet, tvaddr, tvport);
+        // `--pe sip` (`ip_vs_conn_fill_param_persist`): the Call-ID joins the key. The engine only
+        // reads UDP; when it finds no Call-ID the packet is dropped (since Linux 3.7 the caller
+        // checks `fill_param`; the engine's own comment about falling back predates that).
+        let pe_data = match cfg.pe {
+            Some(_) => {
+                match payload.filter(|_| pkt.protocol == ipproto::UDP).and_then(crate::pe::sip_call_id) {
+                    Some(d) => Some(d),
+                    None => return Err(InVerdict::Drop(DropReason::NoPeData)),
+                }
+            }
+            None => None,
+        };
+        let table = A::table(&self.conns);
+        let mut ct = match pe_data {
+            Some(d) => table.lookup_template_pe(tproto, snet, tvaddr, tvport, d),
+            None => table.lookup_template(tproto, snet, tvaddr, tvport),
+        };
         if let Some(t) = ct {
             if !self.check_template::<A>(t) {
                 A::table_mut(&mut self.conns).invalidate_template(t);
@@ -1123,7 +1316,12 @@ impl Ipvs {
                 let mut t = Entry::new(tproto, snet, 0, tvaddr, tvport, daddr, tdport, did, flags);
                 t.control = timeout;
                 t.expires = now_ms + timeout as u64 * 1000;
-                let Some(id) = A::table_mut(&mut self.conns).insert(t) else {
+                let table = A::table_mut(&mut self.conns);
+                let stored = match pe_data {
+                    Some(d) => table.insert_pe(t, d),
+                    None => table.insert(t),
+                };
+                let Some(id) = stored else {
                     self.conns.refused += 1;
                     return Err(InVerdict::Drop(DropReason::TableFull));
                 };

@@ -14,6 +14,7 @@ pub mod ipvs;
 pub mod ipvsadm;
 pub mod model;
 pub mod order;
+pub mod pe;
 pub mod rng;
 pub mod sched;
 pub mod stats;

@@ -488,6 +488,10 @@ pub struct ConnectionInfo {
     pub server: String,
     /// Forwarding method.
     pub method: String,
+    /// Persistence engine of a template keyed by one (`'sip'`).
+    pub pe: Option<String>,
+    /// The engine's data (the SIP Call-ID; bytes that are not UTF-8 shown as U+FFFD).
+    pub pe_data: Option<String>,
 }
 
 /// A listed connection.
@@ -501,6 +505,8 @@ pub fn connection_info(c: &ConnInfo) -> ConnectionInfo {
         r#virtual: SocketText(c.vaddr, c.vport).to_string(),
         server: SocketText(c.daddr, c.dport).to_string(),
         method: method_name(c.fwd).into(),
+        pe: c.pe_name.map(String::from),
+        pe_data: c.pe_data.as_deref().map(|d| String::from_utf8_lossy(d).into_owned()),
     }
 }
 

@@ -96,7 +96,15 @@ export interface ServiceSettings {
    * prefix length. Default: the whole address.
    */
   readonly netmask?: string | number;
-  /** Persistence engine (`--pe`); only `'sip'` exists. */
+  /**
+   * Persistence engine (`--pe`); only `'sip'` exists. With `persistent`, a UDP service then keeps
+   * calls rather than clients together: the SIP `Call-ID` of the first datagram joins the
+   * persistence key, so phones behind one address can reach different servers and every message
+   * of a call reaches the same one. As in Linux, a new datagram without a Call-ID (or a TCP
+   * connection) is dropped (counter `drop_pe_no_data`); {@link Director.routeFlow} carries no
+   * payload, so it answers `null` for new flows of such a service. A NAT real server may also
+   * start a call itself: its request creates the connection and the call's template.
+   */
   readonly pe?: 'sip';
   /** One-packet scheduling (`-o`): schedule every UDP datagram independently. */
   readonly onePacket?: boolean;
@@ -290,6 +298,10 @@ export interface ConnectionInfo {
   readonly server: string;
   /** Forwarding method. */
   readonly method: ForwardingMethod | 'bypass';
+  /** Persistence engine of a template keyed by one (`--pe sip`); absent otherwise. */
+  readonly pe?: 'sip';
+  /** The engine's data: the SIP Call-ID the template is keyed by (`ipvsadm -Lc --persistent-conn`). */
+  readonly peData?: string;
 }
 
 /** Connection timeouts in seconds, as `ipvsadm --set tcp tcpfin udp` sets them. */

@@ -205,6 +205,10 @@ pub enum DropReason {
     TableFull,
     /// Source and destination address families differ.
     Malformed,
+    /// A new connection to a `--pe sip` service without a Call-ID the engine accepts (not UDP,
+    /// no or bad `Call-ID` header): `ip_vs_sched_persist` drops it when the engine's
+    /// `fill_param` fails.
+    NoPeData,
 }
 
 /// Why a client packet is answered with ICMP port unreachable and dropped (`ip_vs_leave`).
@@ -371,6 +375,10 @@ pub struct ConnInfo {
     pub flags: u32,
     /// For templates, the number of connections they control.
     pub controls: u32,
+    /// For templates keyed by a persistence engine: its name (`sip`).
+    pub pe_name: Option<&'static str>,
+    /// ... and the data (the SIP Call-ID).
+    pub pe_data: Option<Vec<u8>>,
 }
 
 impl ConnInfo {

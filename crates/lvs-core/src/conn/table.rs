@@ -15,6 +15,7 @@ use super::index::Index;
 use super::wheel::{TimerLinks, Wheel, MAX_ID, NIL};
 use crate::dest::DestId;
 use crate::model::FwdMethod;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -203,12 +204,15 @@ pub(crate) mod flags {
     /// Being expired by `advance` (its `next` holds its position in the due list). Internal
     /// (the kernel's IN_SEQ bit, which lvs never sets).
     pub const DUE: u16 = 0x0400;
+    /// A template keyed with persistence-engine data (`--pe sip`), kept beside the slab. Not a
+    /// kernel bit.
+    pub const PE: u16 = 0x0010;
     /// Invalidated template (vport/dport 0xffff, unhashed). Not a kernel bit.
     pub const INVALID: u16 = 0x4000;
     /// Free slot. Not a kernel bit.
     pub const FREE: u16 = 0x8000;
     /// Bits that mean the same as the kernel's.
-    pub const KERNEL_MASK: u16 = 0x3fff & !DUE;
+    pub const KERNEL_MASK: u16 = 0x3fff & !DUE & !PE;
 }
 
 /// `IP_VS_CONN_F_HASHED`, reported for every stored entry.
@@ -455,6 +459,8 @@ pub(crate) struct ConnTable<A: Addr> {
     tpls: Slab<A>,
     tpl_idx: Index,
     ntpls: u32,
+    /// Persistence-engine data of the templates flagged PE, by slab slot.
+    pe_data: HashMap<u32, Box<[u8]>>,
     wheel: Wheel,
     seed: u64,
     /// Entries being expired, in expiry order (see [`collect_due`](Self::collect_due)).
@@ -482,6 +488,7 @@ impl<A: Addr> Default for ConnTable<A> {
             tpls: Slab::default(),
             tpl_idx: Index::default(),
             ntpls: 0,
+            pe_data: HashMap::new(),
             wheel: Wheel::default(),
             seed: 0,
             due: Vec::new(),
@@ -565,9 +572,24 @@ impl<A: Addr> ConnTable<A> {
         self.out_idx.touch(self.out_hash(proto, caddr, cport))
     }
 
+    /// The template index hash of the template in slab `slot`.
     #[inline]
-    fn tpl_hash_of(&self, e: &Entry<A>) -> u32 {
-        self.in_hash(e.proto, e.caddr, 0, e.vaddr, e.vport)
+    fn tpl_hash_of(&self, slot: u32, e: &Entry<A>) -> u32 {
+        match self.pe_data.get(&slot).filter(|_| e.flags & flags::PE != 0) {
+            Some(data) => self.pe_hash(e.proto, e.caddr, e.vaddr, e.vport, data),
+            None => self.in_hash(e.proto, e.caddr, 0, e.vaddr, e.vport),
+        }
+    }
+
+    /// Hash of a template key with persistence-engine data.
+    fn pe_hash(&self, proto: u8, snet: A, vaddr: A, vport: u16, data: &[u8]) -> u32 {
+        let mut h = self.seed ^ K2 ^ data.len() as u64;
+        for c in data.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            h = mix(h ^ u64::from_le_bytes(w), K3);
+        }
+        self.in_hash(proto, snet, 0, vaddr, vport) ^ fold(h)
     }
 
     /// The connection for a client→virtual packet (`ip_vs_conn_in_get`; templates never match).
@@ -620,22 +642,72 @@ impl<A: Addr> ConnTable<A> {
         self.tpl_idx
             .find(h, |id| {
                 let e = self.tpls.get(id);
-                e.caddr == snet && e.vaddr == vaddr && e.vport == vport && e.proto == proto
+                e.caddr == snet
+                    && e.vaddr == vaddr
+                    && e.vport == vport
+                    && e.proto == proto
+                    && e.flags & flags::PE == 0
             })
             .map(|id| id | TPL)
+    }
+
+    /// A valid template by its key and persistence-engine data (the `ct_match` of `--pe sip`:
+    /// client network, virtual address and port, protocol and equal data).
+    pub(crate) fn lookup_template_pe(
+        &self,
+        proto: u8,
+        snet: A,
+        vaddr: A,
+        vport: u16,
+        data: &[u8],
+    ) -> Option<u32> {
+        let h = self.pe_hash(proto, snet, vaddr, vport, data);
+        self.tpl_idx
+            .find(h, |id| {
+                let e = self.tpls.get(id);
+                e.caddr == snet
+                    && e.vaddr == vaddr
+                    && e.vport == vport
+                    && e.proto == proto
+                    && e.flags & flags::PE != 0
+                    && self.pe_data.get(&id).is_some_and(|d| **d == *data)
+            })
+            .map(|id| id | TPL)
+    }
+
+    /// The persistence-engine data of a template.
+    pub(crate) fn pe_data(&self, id: u32) -> Option<&[u8]> {
+        if id & TPL == 0 {
+            return None;
+        }
+        self.pe_data.get(&(id & !TPL)).map(|d| &d[..])
+    }
+
+    /// Stores a template keyed with persistence-engine data (see [`insert`](Self::insert)).
+    pub(crate) fn insert_pe(&mut self, mut e: Entry<A>, data: &[u8]) -> Option<u32> {
+        e.flags |= flags::TEMPLATE | flags::PE;
+        self.insert_with(e, Some(data))
     }
 
     /// Stores an entry (a template if it has the TEMPLATE flag), indexes it and files its timer.
     /// The caller makes sure no connection with the same key exists. `None` when the id space is
     /// exhausted.
     pub(crate) fn insert(&mut self, mut e: Entry<A>) -> Option<u32> {
+        e.flags &= !flags::PE;
+        self.insert_with(e, None)
+    }
+
+    fn insert_with(&mut self, mut e: Entry<A>, pe: Option<&[u8]>) -> Option<u32> {
         e.prev = NIL;
         e.next = NIL;
         e.flags &= !(flags::FREE | flags::DUE);
         let id = if e.is_template() {
             let slot = self.tpls.alloc(e)?;
             let id = slot | TPL;
-            self.tpl_idx.insert(self.tpl_hash_of(&e), slot);
+            if let Some(data) = pe {
+                self.pe_data.insert(slot, data.into());
+            }
+            self.tpl_idx.insert(self.tpl_hash_of(slot, &e), slot);
             self.ntpls += 1;
             id
         } else {
@@ -670,7 +742,10 @@ impl<A: Addr> ConnTable<A> {
         let e = *self.get(id);
         if e.is_template() {
             if e.flags & flags::INVALID == 0 {
-                self.tpl_idx.remove(self.tpl_hash_of(&e), id & !TPL);
+                self.tpl_idx.remove(self.tpl_hash_of(id & !TPL, &e), id & !TPL);
+            }
+            if e.flags & flags::PE != 0 {
+                self.pe_data.remove(&(id & !TPL));
             }
             self.ntpls -= 1;
             self.tpls.release(id & !TPL);
@@ -753,7 +828,7 @@ impl<A: Addr> ConnTable<A> {
             }
             self.tpls.get_mut(slot).prev = NIL;
             if e.flags & flags::INVALID == 0 {
-                self.tpl_idx.insert(self.tpl_hash_of(&e), slot);
+                self.tpl_idx.insert(self.tpl_hash_of(slot, &e), slot);
             }
         }
         let Self { wheel, conns, tpls, .. } = self;
@@ -777,7 +852,7 @@ impl<A: Addr> ConnTable<A> {
         if e.flags & flags::INVALID != 0 || !e.is_template() {
             return;
         }
-        self.tpl_idx.remove(self.tpl_hash_of(&e), id & !TPL);
+        self.tpl_idx.remove(self.tpl_hash_of(id & !TPL, &e), id & !TPL);
         let e = self.get_mut(id);
         e.vport = 0xffff;
         e.dport = 0xffff;
@@ -869,7 +944,7 @@ impl<A: Addr> ConnTable<A> {
                 for slot in 0..self.tpls.high() {
                     let e = *self.tpls.get(slot);
                     if !e.is_free() && e.flags & flags::INVALID == 0 {
-                        self.tpl_idx.insert(self.tpl_hash_of(&e), slot);
+                        self.tpl_idx.insert(self.tpl_hash_of(slot, &e), slot);
                     }
                 }
             }
@@ -893,7 +968,10 @@ impl<A: Addr> ConnTable<A> {
     /// Memory from allocated capacities.
     pub(crate) fn bytes(&self) -> TableBytes {
         TableBytes {
-            entries: self.conns.bytes() + self.tpls.bytes(),
+            entries: self.conns.bytes()
+                + self.tpls.bytes()
+                + self.pe_data.values().map(|d| d.len()).sum::<usize>()
+                + self.pe_data.capacity() * std::mem::size_of::<(u32, Box<[u8]>)>(),
             indexes: self.out_idx.bytes() + self.tpl_idx.bytes(),
             wheel: self.wheel.bytes() + self.due.capacity() * 4,
         }

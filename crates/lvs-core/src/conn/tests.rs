@@ -892,3 +892,163 @@ fn random_traffic_keeps_counters_consistent() {
     let mem = ipvs.conn_memory();
     assert_eq!(mem.entries, 0);
 }
+
+/// A SIP request with Call-ID `call` (long form, or compact `i:` when `compact`).
+fn sip(call: &str, compact: bool) -> Vec<u8> {
+    let h = if compact { "i" } else { "Call-ID" };
+    format!(
+        "INVITE sip:bob@biloxi.example.com SIP/2.0\r\nVia: SIP/2.0/UDP pc33.example.com\r\n\
+         {h}: {call}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn sip_in(ipvs: &mut Ipvs, client: &str, port: u16, body: &[u8], now: Instant) -> InVerdict {
+    let p = PacketMeta::new(ipproto::UDP, sa(client), SocketAddr::new(ip(VIP), port));
+    ipvs.process_in_payload(&p, crate::pe::Payload::new(body, 28), now)
+}
+
+/// `--pe sip` (ipvs.md §2.2; ip_vs_pe_sip.c, ip_vs_sched_persist): one template per client
+/// network and Call-ID, matched on the Call-ID; no Call-ID, no connection.
+#[test]
+fn pe_sip_templates_per_call_id() {
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Udp, 5060);
+    let mut c = ServiceConfig::new(k);
+    c.scheduler = "rr".into();
+    c.persistent = Some(300);
+    c.pe = Some("sip".into());
+    ipvs.add_service(c).unwrap();
+    server(&mut ipvs, &k, "10.0.1.1", FwdMethod::Masq);
+    server(&mut ipvs, &k, "10.0.1.2", FwdMethod::Masq);
+    // Two phones behind one NAT address (different source ports), different calls: round robin
+    // spreads them although plain persistence would pin the address.
+    let a = to(sip_in(&mut ipvs, "192.0.2.7:5060", 5060, &sip("call-a@192.0.2.7", false), secs(0)));
+    let b = to(sip_in(&mut ipvs, "192.0.2.7:5062", 5060, &sip("call-b@192.0.2.7", true), secs(0)));
+    assert_ne!(a, b);
+    // The same call from another port (a re-INVITE after a NAT rebinding) goes where the call is;
+    // compact and long forms are the same Call-ID.
+    for (i, port) in [5070u16, 5071, 5072].into_iter().enumerate() {
+        let compact = i % 2 == 0;
+        let v =
+            sip_in(&mut ipvs, &format!("192.0.2.7:{port}"), 5060, &sip("call-b@192.0.2.7", compact), secs(1));
+        assert_eq!(to(v), b);
+    }
+    let tpls = templates(&ipvs, secs(1));
+    assert_eq!(tpls.len(), 2);
+    let tb = tpls.iter().find(|t| t.pe_data.as_deref() == Some(&b"call-b@192.0.2.7"[..])).unwrap();
+    assert_eq!((tb.pe_name, tb.daddr.to_string(), tb.controls), (Some("sip"), b.clone(), 4));
+    assert_eq!((tb.caddr, tb.cport, tb.vport, tb.protocol), (ip("192.0.2.7"), 0, 5060, ipproto::UDP));
+    assert_eq!(tb.flags & 0x10, 0, "the internal PE bit is not reported");
+    // Connections themselves carry no engine data.
+    assert!(conn(&ipvs, 5070, secs(1)).unwrap().pe_data.is_none());
+    // Without a Call-ID (or not UDP, or no payload at all) a new connection is dropped...
+    let none = sip_in(&mut ipvs, "192.0.2.8:5060", 5060, b"\r\n\r\n", secs(1));
+    assert_eq!(none, InVerdict::Drop(DropReason::NoPeData));
+    let p = PacketMeta::new(ipproto::UDP, sa("192.0.2.8:5060"), SocketAddr::new(ip(VIP), 5060));
+    assert_eq!(ipvs.process_in(&p, secs(1)), InVerdict::Drop(DropReason::NoPeData));
+    // ... but datagrams of existing connections need none (keep-alive CRLFs).
+    assert_eq!(to(sip_in(&mut ipvs, "192.0.2.7:5060", 5060, b"\r\n\r\n", secs(2))), a);
+    // Malformed payloads never panic and never create entries.
+    let before = ipvs.connections(secs(2)).len();
+    for junk in [&b""[..], b"Call-ID", b"\r\nCall-ID:", b"\r\ni:\r\n", b"\r\nCall-ID: x", &[0xff; 64]] {
+        let v = sip_in(&mut ipvs, "192.0.2.9:1", 5060, junk, secs(2));
+        assert_eq!(v, InVerdict::Drop(DropReason::NoPeData));
+    }
+    assert_eq!(ipvs.connections(secs(2)).len(), before);
+    ipvs.check_conns();
+    // Templates expire like any other: once their connections are gone and the timeout passed.
+    ipvs.advance(secs(2 + 300 + 60 + 10));
+    assert!(ipvs.connections(secs(400)).is_empty());
+    ipvs.check_conns();
+    // A server taken out invalidates its call's template: the call is scheduled anew.
+    let a2 = to(sip_in(&mut ipvs, "192.0.2.7:5060", 5060, &sip("call-z", false), secs(500)));
+    ipvs.del_dest(&k, ip(&a2), None, secs(501)).unwrap();
+    let other = to(sip_in(&mut ipvs, "192.0.2.7:5061", 5060, &sip("call-z", false), secs(502)));
+    assert_ne!(a2, other);
+    ipvs.check_conns();
+}
+
+/// `-Lc --persistent-conn` adds the engine name and data (ipvsadm print_conn).
+#[test]
+fn pe_sip_listing() {
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Udp, 5060);
+    let mut c = ServiceConfig::new(k);
+    c.persistent = Some(360);
+    c.pe = Some("sip".into());
+    ipvs.add_service(c).unwrap();
+    server(&mut ipvs, &k, "10.0.1.1", FwdMethod::Masq);
+    sip_in(&mut ipvs, "192.0.2.7:5060", 5060, &sip("abc@host", false), secs(0));
+    let mut conns = ipvs.connections(secs(0));
+    conns.sort_by_key(|c| c.template);
+    let f = crate::ipvsadm::Format { numeric: true, persistent_conn: true, ..Default::default() };
+    let out = crate::ipvsadm::list_conn(&conns, &f, &crate::ipvsadm::NoNames);
+    assert_eq!(
+        out,
+        "IPVS connection entries\n\
+         pro expire state       source             virtual            destination        pe name          pe_data\n\
+         UDP 05:00  UDP         192.0.2.7:5060     10.0.0.100:5060    10.0.1.1:5060                       \n\
+         UDP 06:00  NONE        192.0.2.7:0        10.0.0.100:5060    10.0.1.1:5060      sip              abc@host\n"
+    );
+}
+
+/// A real server of a `--pe sip` service starts a call (ip_vs_new_conn_out): the datagram is
+/// masqueraded as the virtual service, and the call's template binds the client to that server.
+#[test]
+fn pe_sip_real_server_started_calls() {
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Udp, 5060);
+    let mut c = ServiceConfig::new(k);
+    c.persistent = Some(300);
+    c.pe = Some("sip".into());
+    ipvs.add_service(c).unwrap();
+    let mut d = DestConfig::new(ip("10.0.1.1"));
+    d.fwd = FwdMethod::Masq;
+    d.port = Some(5080);
+    ipvs.add_dest(&k, &d).unwrap();
+    server(&mut ipvs, &k, "10.0.1.2", FwdMethod::Masq);
+    let out = |ipvs: &mut Ipvs, from: &str, to: &str, body: &[u8], now| {
+        let p = PacketMeta::new(ipproto::UDP, sa(from), sa(to));
+        ipvs.process_out_payload(&p, crate::pe::Payload::new(body, 28), now)
+    };
+    // 10.0.1.2 calls the phone at 192.0.2.7:5060.
+    let v = out(&mut ipvs, "10.0.1.2:5060", "192.0.2.7:5060", &sip("srv-1@10.0.1.2", false), secs(0));
+    let OutVerdict::Masq { vaddr, vport, .. } = v else { panic!("not masqueraded: {v:?}") };
+    assert_eq!((vaddr, vport), (ip(VIP), 5060));
+    let cn = conn(&ipvs, 5060, secs(0)).unwrap();
+    assert_eq!((cn.caddr, cn.vport, cn.daddr, cn.dport), (ip("192.0.2.7"), 5060, ip("10.0.1.2"), 5060));
+    let t = &templates(&ipvs, secs(0))[0];
+    assert_eq!((t.pe_data.as_deref(), t.daddr), (Some(&b"srv-1@10.0.1.2"[..]), ip("10.0.1.2")));
+    assert_eq!(ipvs.services().next().unwrap().stats.counters().conns, 1);
+    // The phone's answer goes back to that server, also from another port with the same call.
+    assert_eq!(to(sip_in(&mut ipvs, "192.0.2.7:5060", 5060, b"SIP/2.0 200 OK\r\n\r\n", secs(1))), "10.0.1.2");
+    assert_eq!(
+        to(sip_in(&mut ipvs, "192.0.2.7:5999", 5060, &sip("srv-1@10.0.1.2", true), secs(1))),
+        "10.0.1.2"
+    );
+    // The server on another port (5080) is found by its port too.
+    let v = out(&mut ipvs, "10.0.1.1:5080", "192.0.2.8:5060", &sip("srv-2", false), secs(2));
+    assert!(matches!(v, OutVerdict::Masq { .. }));
+    // Not from a service's server port, no Call-ID, or not UDP: nothing is created.
+    let before = ipvs.connections(secs(2)).len();
+    assert_eq!(
+        out(&mut ipvs, "10.0.1.2:5061", "192.0.2.9:5060", &sip("x", false), secs(2)),
+        OutVerdict::Pass
+    );
+    assert_eq!(out(&mut ipvs, "10.0.1.2:5060", "192.0.2.9:5060", b"\r\n\r\n", secs(2)), OutVerdict::Pass);
+    let p = PacketMeta::new(ipproto::UDP, sa("10.0.1.2:5060"), sa("192.0.2.9:5060"));
+    assert_eq!(ipvs.process_out(&p, secs(2)), OutVerdict::Pass, "no payload, no Call-ID");
+    let p = PacketMeta::tcp(sa("10.0.1.2:5060"), sa("192.0.2.9:5060"), SYN);
+    assert_eq!(ipvs.process_out(&p, secs(2)), OutVerdict::Pass);
+    assert_eq!(ipvs.connections(secs(2)).len(), before);
+    ipvs.check_conns();
+    // Without the engine the same datagram is just not ours.
+    let mut plain = Ipvs::new();
+    service(&mut plain, k, "rr", Some(300));
+    server(&mut plain, &k, "10.0.1.2", FwdMethod::Masq);
+    assert_eq!(
+        out(&mut plain, "10.0.1.2:5060", "192.0.2.7:5060", &sip("srv-1", false), secs(0)),
+        OutVerdict::Pass
+    );
+}

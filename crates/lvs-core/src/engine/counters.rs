@@ -130,6 +130,8 @@ counters! {
     drop_conn_table_full,
     /// IPVS: inconsistent packet (address families differ).
     drop_ipvs_malformed,
+    /// IPVS: a new connection to a `--pe sip` service without a usable SIP Call-ID.
+    drop_pe_no_data,
     /// IPVS rejected (no real server available, port-0 service not persistent): ICMP port
     /// unreachable sent.
     drop_rejected,

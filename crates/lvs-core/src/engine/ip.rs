@@ -94,6 +94,12 @@ impl<'a> Ip<'a> {
     fn l4(&self) -> &'a [u8] {
         &self.pkt[self.l4..]
     }
+
+    /// What follows the UDP header, with its offset in the packet (for persistence engines).
+    fn udp_payload(&self) -> crate::pe::Payload<'a> {
+        let off = self.l4 + crate::wire::udp::HEADER_LEN;
+        crate::pe::Payload::new(self.pkt.get(off..).unwrap_or_default(), off)
+    }
 }
 
 /// Where a quoted packet's headers are, in the ICMP error carrying it.
@@ -447,7 +453,12 @@ impl Engine {
         };
         meta.fwmark = self.classify(meta.daddr, meta.protocol, meta.dport);
         let ifindex = self.cfg.interfaces[ifp].index;
-        match self.ipvs.process_in(&meta, now) {
+        // UDP payloads go along for persistence engines (`--pe sip` reads the Call-ID).
+        let verdict = match ip.proto {
+            IpProtocol::Udp => self.ipvs.process_in_payload(&meta, ip.udp_payload(), now),
+            _ => self.ipvs.process_in(&meta, now),
+        };
+        match verdict {
             InVerdict::Forward(f) => match f.fwd {
                 FwdMethod::Masq => {
                     if f.daddr.is_ipv4() == ip.v6 {
@@ -714,7 +725,12 @@ impl Engine {
                     Ok(m) => m,
                     Err(c) => return self.drop(c),
                 };
-                match self.ipvs.process_out(&meta, now) {
+                // UDP payloads go along: a `--pe sip` server may start a call itself.
+                let verdict = match ip.proto {
+                    IpProtocol::Udp => self.ipvs.process_out_payload(&meta, ip.udp_payload(), now),
+                    _ => self.ipvs.process_out(&meta, now),
+                };
+                match verdict {
                     OutVerdict::Masq { vaddr, vport, .. } => {
                         if vaddr.is_ipv4() == ip.v6 {
                             return self.drop(DropCause::Unsupported);

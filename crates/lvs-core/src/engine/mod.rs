@@ -499,6 +499,7 @@ impl Engine {
             DropCause::Ipvs(DropReason::DestUnavailable) => c.drop_dest_unavailable += 1,
             DropCause::Ipvs(DropReason::TableFull) => c.drop_conn_table_full += 1,
             DropCause::Ipvs(DropReason::Malformed) => c.drop_ipvs_malformed += 1,
+            DropCause::Ipvs(DropReason::NoPeData) => c.drop_pe_no_data += 1,
             DropCause::Rejected(_) => c.drop_rejected += 1,
         }
         Outcome::Dropped(cause)

@@ -167,6 +167,7 @@ impl Ipvs {
             return;
         }
         let e = *e;
+        let pe_data = table.pe_data(id);
         let fwmark = match dests.get(e.dest).map(|d| d.service) {
             Some(ServiceKey::Fwmark { mark, .. }) => mark,
             _ => 0,
@@ -185,8 +186,8 @@ impl Ipvs {
             fwmark,
             timeout,
             seq: None,
-            pe_data: None,
-            pe_name: None,
+            pe_data,
+            pe_name: pe_data.map(|_| crate::pe::SIP.as_bytes()),
         };
         outbox.add(&rec, &sync.sysctl, now_ms, &mut sync.stats);
     }
@@ -252,8 +253,20 @@ impl Ipvs {
 
     fn proc_af<A: Fam>(&mut self, c: &ConnRepr<'_>, flags: u32, ca: A, va: A, da: A, now_ms: u64) {
         let template = flags & wf::TEMPLATE != 0;
+        // Persistence-engine data needs an engine of that name (`ip_vs_conn_fill_param_sync`);
+        // only templates are keyed by it.
+        let pe = match c.pe_data {
+            Some(d) if c.pe_name == Some(crate::pe::SIP.as_bytes()) => Some(d).filter(|_| template),
+            Some(_) => {
+                self.sync.stats.conns_rejected += 1;
+                return;
+            }
+            None => None,
+        };
         let table = A::table(&self.conns);
-        let mut found = if template {
+        let mut found = if let Some(d) = pe {
+            table.lookup_template_pe(c.protocol, ca, va, c.vport, d)
+        } else if template {
             table.lookup_template(c.protocol, ca, va, c.vport)
         } else {
             table.lookup_in(c.protocol, ca, c.cport, va, c.vport)
@@ -299,7 +312,7 @@ impl Ipvs {
                     self.sync.stats.conns_no_dest += 1;
                     return;
                 };
-                match self.sync_new_entry::<A>(c, flags, ca, va, da, did) {
+                match self.sync_new_entry::<A>(c, flags, ca, va, da, did, pe) {
                     Some(id) => id,
                     None => {
                         self.conns.refused += 1;
@@ -353,6 +366,7 @@ impl Ipvs {
 
     /// `ip_vs_conn_new` + `ip_vs_bind_dest` for a synchronized entry: the forwarding method (and
     /// NOOUTPUT) come from the local server, a connection keeps the master's INACTIVE.
+    #[allow(clippy::too_many_arguments)]
     fn sync_new_entry<A: Fam>(
         &mut self,
         c: &ConnRepr<'_>,
@@ -361,6 +375,7 @@ impl Ipvs {
         va: A,
         da: A,
         did: DestId,
+        pe: Option<&[u8]>,
     ) -> Option<u32> {
         if !self.conns.has_room() {
             return None;
@@ -373,7 +388,11 @@ impl Ipvs {
         }
         let f = ((flags & !(wf::FWD_MASK | wf::NOOUTPUT)) | dflags) as u16;
         let e = Entry::new(c.protocol, ca, c.cport, va, c.vport, da, c.dport, did, f);
-        let id = A::table_mut(&mut self.conns).insert(e)?;
+        let table = A::table_mut(&mut self.conns);
+        let id = match pe {
+            Some(d) => table.insert_pe(e, d)?,
+            None => table.insert(e)?,
+        };
         let d = self.dests.get_mut(did)?;
         d.refs += 1;
         if template {
@@ -613,5 +632,69 @@ mod tests {
         // The template goes out on every packet (period > 0), the connection never.
         assert_eq!(recs.len(), 3);
         assert!(recs.iter().all(|r| r.flags & wf::TEMPLATE != 0));
+    }
+
+    #[test]
+    fn sip_templates_carry_the_call_id_both_ways() {
+        let vip = "10.0.0.100:5060";
+        let k = ServiceKey::Addr { protocol: Protocol::Udp, addr: sa(vip).ip(), port: 5060 };
+        let servers = ["10.0.0.11", "10.0.0.12", "10.0.0.13"];
+        let make = |role| {
+            let mut ipvs = director(VIP, &[], None, role);
+            let mut svc = ServiceConfig::new(k);
+            svc.scheduler = "rr".into();
+            svc.persistent = Some(120);
+            svc.pe = Some("sip".into());
+            ipvs.add_service(svc).unwrap();
+            for s in servers {
+                ipvs.add_dest(&k, &DestConfig::new(s.parse().unwrap())).unwrap();
+            }
+            ipvs
+        };
+        let (mut m, mut b) = (make(SyncRole::Master), make(SyncRole::Backup));
+        let invite = |call: &str| {
+            format!("INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nCall-ID: {call}\r\n\r\n")
+        };
+        let send = |ipvs: &mut Ipvs, client: &str, call: &str, ms: u64| {
+            let p = PacketMeta::new(ipproto::UDP, sa(client), sa(vip));
+            let body = invite(call);
+            let v = ipvs.process_in_payload(
+                &p,
+                crate::pe::Payload::new(body.as_bytes(), 28),
+                Instant::from_millis(ms),
+            );
+            v.forward().map(|f| f.daddr)
+        };
+        let first = send(&mut m, "10.0.0.2:5060", "one@10.0.0.2", 0).unwrap();
+        let second = send(&mut m, "10.0.0.2:5062", "two@10.0.0.2", 0).unwrap();
+        assert_ne!(first, second);
+        let msg = m.sync_take(Instant::from_millis(1), true).unwrap();
+        let recs = records(&msg);
+        let tpls: Vec<_> = recs.iter().filter(|r| r.flags & wf::TEMPLATE != 0).collect();
+        assert_eq!(tpls.len(), 2);
+        assert_eq!((tpls[0].pe_name, tpls[0].pe_data), (Some(&b"sip"[..]), Some(&b"one@10.0.0.2"[..])));
+        assert!(recs.iter().filter(|r| r.flags & wf::TEMPLATE == 0).all(|r| r.pe_data.is_none()));
+        b.sync_apply(&msg, Instant::from_millis(2));
+        let bt: Vec<_> = b.connections(Instant::from_millis(2)).into_iter().filter(|c| c.template).collect();
+        assert_eq!(bt.len(), 2);
+        assert!(bt.iter().all(|t| t.pe_name == Some("sip")));
+        // After failover each call keeps its server, whatever port it comes from.
+        assert_eq!(send(&mut b, "10.0.0.2:6000", "two@10.0.0.2", 10), Some(second));
+        assert_eq!(send(&mut b, "10.0.0.2:6001", "one@10.0.0.2", 10), Some(first));
+        // Applying it again updates the same templates.
+        b.sync_apply(&msg, Instant::from_millis(20));
+        assert_eq!(b.connections(Instant::from_millis(20)).iter().filter(|c| c.template).count(), 2);
+        b.check_conns();
+        // Engine data under an unknown engine name is rejected.
+        let mut bad = msg.clone();
+        if let Some(at) = bad.windows(3).position(|w| w == b"sip") {
+            bad[at] = b'x';
+        }
+        let before = b.sync_stats().conns_rejected;
+        let mut fresh = make(SyncRole::Backup);
+        fresh.sync_apply(&bad, Instant::ZERO);
+        assert_eq!(fresh.sync_stats().conns_rejected, 1);
+        assert_eq!(b.sync_stats().conns_rejected, before);
+        fresh.check_conns();
     }
 }

@@ -364,16 +364,23 @@ pub fn list_conn(conns: &[crate::conn::ConnInfo], f: &Format, names: &dyn Names)
         let protocol = Protocol::from_number(c.protocol).unwrap_or(Protocol::Tcp);
         let secs = c.expires.as_secs();
         let expire = format!("{:02}:{:02}", secs / 60, secs % 60);
-        let _ = writeln!(
+        let dname = addrport(c.daddr, c.dport, protocol, f.numeric, names);
+        let _ = write!(
             out,
-            "{:<3} {:<6} {:<11} {:<18} {:<18} {}",
+            "{:<3} {:<6} {:<11} {:<18} {:<18} ",
             c.protocol_name(),
             expire,
             c.state,
             addrport(c.caddr, c.cport, protocol, f.numeric, names),
             addrport(c.vaddr, c.vport, protocol, f.numeric, names),
-            addrport(c.daddr, c.dport, protocol, f.numeric, names),
         );
+        if f.persistent_conn {
+            // Entries without engine data have empty name and data columns.
+            let data = c.pe_data.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            let _ = writeln!(out, "{dname:<18} {:<16} {data}", c.pe_name.unwrap_or(""));
+        } else {
+            let _ = writeln!(out, "{dname}");
+        }
     }
     out
 }
