@@ -20,6 +20,7 @@ import type {
   VrrpStateChange,
   VrrpSyncGroupOptions,
 } from '../vrrp.js';
+import { KeepalivedAlerts } from './alerts.js';
 import type { KeepalivedConfig, ScriptCommand, VrrpInstance } from './types.js';
 
 /** Options of {@link runKeepalived}. */
@@ -221,6 +222,7 @@ export class KeepalivedRun extends EventEmitter<KeepalivedRunEvents> {
   readonly #release: boolean;
   readonly #healthOptions: HealthMonitorOptions;
   #health: HealthMonitor;
+  #alerts: KeepalivedAlerts;
   #config: KeepalivedConfig;
   #syncState: 'master' | 'backup' | 'both' | 'none' = 'none';
   #stopped = false;
@@ -233,11 +235,14 @@ export class KeepalivedRun extends EventEmitter<KeepalivedRunEvents> {
     vrrp: VrrpSpeaker | undefined,
     release: boolean,
     healthOptions: HealthMonitorOptions,
+    alerts: KeepalivedAlerts,
   ) {
     super();
     this.#director = director;
     this.#config = config;
     this.#health = health;
+    this.#alerts = alerts;
+    this.#listenAlerts(alerts);
     this.vrrp = vrrp;
     this.#release = release;
     this.#healthOptions = healthOptions;
@@ -247,6 +252,12 @@ export class KeepalivedRun extends EventEmitter<KeepalivedRunEvents> {
   /** The health monitor of the virtual servers (a new one after {@link KeepalivedRun.reload}). */
   get health(): HealthMonitor {
     return this.#health;
+  }
+
+  // --- SMTP alerts (keepalived's notification_email): their log lines and errors are the run's.
+  #listenAlerts(alerts: KeepalivedAlerts): void {
+    alerts.on('log', (line) => this.emit('log', line));
+    alerts.on('error', (err) => this.#fail(err));
   }
 
   #listen(health: HealthMonitor): void {
@@ -313,6 +324,12 @@ export class KeepalivedRun extends EventEmitter<KeepalivedRunEvents> {
     this.#config = next;
     this.#health = health;
     this.#listen(health);
+    // --- SMTP alerts: the new global_defs and smtp_alert flags apply from here.
+    await this.#alerts.close();
+    this.#alerts = new KeepalivedAlerts(next);
+    this.#listenAlerts(this.#alerts);
+    this.#alerts.watchHealth(health);
+    if (this.vrrp !== undefined) this.#alerts.watchVrrp(this.vrrp);
     await health.start();
   }
 
@@ -390,6 +407,7 @@ export class KeepalivedRun extends EventEmitter<KeepalivedRunEvents> {
     await this.health.stop({ release: this.#release });
     for (const d of this.#director.daemons()) this.#stopDaemon(d.state);
     this.#syncState = 'none';
+    await this.#alerts.close(); // SMTP alerts: queued ones are dropped
   }
 }
 
@@ -421,17 +439,35 @@ export async function runKeepalived(
   setTimeouts(director, config);
   if (config.globalDefs.lvsFlush) director.clear();
   const health = new HealthMonitor(director, fromKeepalived(config).virtualServers, options.health ?? {});
-  await health.start();
+  // SMTP alerts: attached before start() so that startup quorum alerts are mailed too.
+  const alerts = new KeepalivedAlerts(config);
+  alerts.watchHealth(health);
+  try {
+    await health.start();
+  } catch (err) {
+    await alerts.close();
+    throw err;
+  }
   let vrrp: VrrpSpeaker | undefined;
   try {
     if (plan.instances.length > 0) {
       vrrp = director.startVrrp(plan.instances, { syncGroups: plan.syncGroups, scripts: plan.scripts });
     }
   } catch (err) {
+    await alerts.close();
     await health.stop({ release: true });
     throw err instanceof LvsError ? err : new LvsError('EINVAL', String(err), { cause: err });
   }
-  const run = new KeepalivedRun(director, config, health, vrrp, options.releaseOnStop ?? true, options.health ?? {});
+  if (vrrp !== undefined) alerts.watchVrrp(vrrp);
+  const run = new KeepalivedRun(
+    director,
+    config,
+    health,
+    vrrp,
+    options.releaseOnStop ?? true,
+    options.health ?? {},
+    alerts,
+  );
   if (vrrp !== undefined) {
     vrrp.on('state', (change) => run.onVrrpState(change));
     vrrp.on('log', (l) => run.emit('log', l.message));

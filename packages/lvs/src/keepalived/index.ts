@@ -17,6 +17,23 @@ import type { KeepalivedConfig, KeepalivedDiagnostic } from './types.js';
 
 export type * from './types.js';
 export {
+  checkerAlertBody,
+  formatKeepalivedAlert,
+  type KeepalivedAlertEvent,
+  KeepalivedAlerts,
+  type KeepalivedAlertsEvents,
+  type KeepalivedAlertsOptions,
+  quorumAlertBody,
+} from './alerts.js';
+export {
+  rfc822Date,
+  type SmtpAlert,
+  SmtpAlerter,
+  type SmtpAlerterEvents,
+  type SmtpAlerterOptions,
+  smtpMessage,
+} from './smtp.js';
+export {
   KeepalivedRun,
   type KeepalivedPlan,
   type KeepalivedRunEvents,
