@@ -312,3 +312,24 @@ test('lvsd -t gives keepalived -t verdicts and messages on every sample, VRRP fi
     t.deepEqual(problems(ours.stderr), problems(ka.stderr), `${label}: messages`);
   }
 });
+
+test('smtp_alert defaults: smtp_alert_checker / smtp_alert_vrrp, then an explicit global smtp_alert, then true for real servers only', (t) => {
+  const conf = (globals: string): ReturnType<typeof parse>['config'] =>
+    parse(
+      `global_defs {\n${globals}}\n` +
+        instance('') +
+        'virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n }\n real_server 10.0.0.3 80 {\n  smtp_alert false\n }\n}\n',
+    ).config;
+  const alerts = (c: ReturnType<typeof conf>) => [
+    c.virtualServers[0]?.smtpAlert,
+    c.virtualServers[0]?.realServers.map((r) => r.smtpAlert),
+    c.vrrpInstances[0]?.smtpAlert,
+  ];
+  t.deepEqual(alerts(conf('')), [false, [true, false], false]);
+  t.deepEqual(alerts(conf(' smtp_alert false\n')), [false, [false, false], false]);
+  t.deepEqual(alerts(conf(' smtp_alert\n')), [true, [true, false], true]);
+  t.deepEqual(alerts(conf(' smtp_alert false\n smtp_alert_checker\n smtp_alert_vrrp\n')), [true, [true, false], true]);
+  t.deepEqual(alerts(conf(' smtp_alert_checker false\n')), [false, [false, false], false]);
+  const flags = conf(' no_email_faults\n no_checker_emails\n').globalDefs;
+  t.like(flags, { noEmailFaults: true, noCheckerEmails: true });
+});

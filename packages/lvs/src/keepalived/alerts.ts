@@ -185,14 +185,6 @@ function fmtRs(vs: VirtualServer, index: number): string {
   return `[${rs.address}]:${proto}:${rs.port}`;
 }
 
-/** A global_defs flag lvs's parser keeps among the keywords it does not act on. */
-function globalFlag(config: KeepalivedConfig, name: string): boolean | undefined {
-  const k = config.unsupported.find((u) => u.keyword === `global_defs/${name}`);
-  if (k === undefined) return undefined;
-  const v = k.args[0]?.toLowerCase();
-  return v === undefined || v === 'true' || v === 'yes' || v === 'on';
-}
-
 /** The alerter settings of a configuration's `global_defs`. */
 function alerterOptions(config: KeepalivedConfig): SmtpAlerterOptions {
   const g = config.globalDefs;
@@ -269,8 +261,8 @@ export class KeepalivedAlerts extends EventEmitter<KeepalivedAlertsEvents> {
   constructor(config: KeepalivedConfig, options: KeepalivedAlertsOptions = {}) {
     super();
     this.#config = config;
-    this.#noCheckerEmails = globalFlag(config, 'no_checker_emails') ?? false;
-    this.#noEmailFaults = globalFlag(config, 'no_email_faults') ?? false;
+    this.#noCheckerEmails = config.globalDefs.noCheckerEmails;
+    this.#noEmailFaults = config.globalDefs.noEmailFaults;
     this.alerter = new SmtpAlerter({ ...alerterOptions(config), ...options.smtp });
     this.alerter.on('log', (line) => this.emit('log', line));
     this.alerter.on('error', (err) => {

@@ -58,7 +58,7 @@ const SCHED_FLAGS: Record<string, SchedulerFlag> = {
 
 /** global_defs keywords keepalived 2.2.7 knows and lvs does not act on. */
 const GLOBAL_UNSUPPORTED = [
-  'checker_log_all_failures no_email_faults no_checker_emails rs_init_notifies smtp_alert_vrrp smtp_alert_checker',
+  'checker_log_all_failures rs_init_notifies',
   'vrrp_garp_extra_if vrrp_vmac_garp_intvl vrrp_iptables vrrp_ipsets nftables nftables_priority nftables_counters',
   'nftables_ifindex nftables_ipvs nftables_ipvs_table notify_fifo notify_fifo_script vrrp_notify_fifo',
   'vrrp_notify_fifo_script lvs_notify_fifo lvs_notify_fifo_script log_unknown_vrids vmac_prefix vmac_addr_prefix',
@@ -213,6 +213,10 @@ export function parseLines(
     smtp_helo_name: str(gb, 'smtpHeloName', 'smtp_helo_name'),
     smtp_connect_timeout: timer(gb, 'smtpConnectTimeout', 'smtp_connect_timeout'),
     smtp_alert: flag(gb, 'smtpAlert', 'smtp_alert'),
+    smtp_alert_vrrp: flag(gb, 'smtpAlertVrrp', 'smtp_alert_vrrp'),
+    smtp_alert_checker: flag(gb, 'smtpAlertChecker', 'smtp_alert_checker'),
+    no_email_faults: flag(gb, 'noEmailFaults', 'no_email_faults'),
+    no_checker_emails: flag(gb, 'noCheckerEmails', 'no_checker_emails'),
     vrrp_mcast_group4: str(gb, 'vrrpMcastGroup4', 'vrrp_mcast_group4'),
     vrrp_mcast_group6: str(gb, 'vrrpMcastGroup6', 'vrrp_mcast_group6'),
     default_interface: str(gb, 'defaultInterface', 'default_interface'),
@@ -966,6 +970,11 @@ export function parseLines(
     const strict = boo(g, 'vrrpStrict', false);
     const masterDelay = num(g, 'vrrpGarpMasterDelay', 5000);
     const masterRepeat = num(g, 'vrrpGarpMasterRepeat', 5);
+    // An unset smtp_alert: smtp_alert_checker (checker side) or smtp_alert_vrrp (VRRP side), then
+    // an explicit global smtp_alert, then keepalived's default (true only for real servers).
+    const explicitGlobalAlert = g['smtpAlert'] as boolean | undefined;
+    const checkerAlert = (g['smtpAlertChecker'] as boolean | undefined) ?? explicitGlobalAlert;
+    const vrrpAlert = (g['smtpAlertVrrp'] as boolean | undefined) ?? explicitGlobalAlert ?? false;
     const globalDefs: GlobalDefs = {
       routerId: (g['routerId'] as string | undefined) ?? hostname,
       notificationEmail: g['notificationEmail'] as string[],
@@ -974,6 +983,10 @@ export function parseLines(
       smtpHeloName: (g['smtpHeloName'] as string | undefined) ?? hostname,
       smtpConnectTimeout: num(g, 'smtpConnectTimeout', 30000),
       smtpAlert: boo(g, 'smtpAlert', false),
+      ...(g['smtpAlertVrrp'] !== undefined ? { smtpAlertVrrp: g['smtpAlertVrrp'] as boolean } : {}),
+      ...(g['smtpAlertChecker'] !== undefined ? { smtpAlertChecker: g['smtpAlertChecker'] as boolean } : {}),
+      noEmailFaults: boo(g, 'noEmailFaults', false),
+      noCheckerEmails: boo(g, 'noCheckerEmails', false),
       vrrpMcastGroup4: (g['vrrpMcastGroup4'] as string | undefined) ?? '224.0.0.18',
       vrrpMcastGroup6: (g['vrrpMcastGroup6'] as string | undefined) ?? 'ff02::12',
       defaultInterface: (g['defaultInterface'] as string | undefined) ?? 'eth0',
@@ -1026,7 +1039,7 @@ export function parseLines(
         group: members,
         trackInterfaces: gr.trackInterfaces ?? [],
         trackScripts: gr.trackScripts ?? [],
-        smtpAlert: boo(b, 'smtpAlert', globalDefs.smtpAlert),
+        smtpAlert: boo(b, 'smtpAlert', vrrpAlert),
         notifyPriorityChanges: boo(b, 'notifyPriorityChanges', false),
         syncGroupTrackingWeight: boo(b, 'syncGroupTrackingWeight', false),
         source: gr.src,
@@ -1096,7 +1109,7 @@ export function parseLines(
         lowerPrioNoAdvert: strict || (d.lowerPrioNoAdvert ?? globalDefs.vrrpLowerPrioNoAdvert),
         higherPrioSendAdvert: !strict && (d.higherPrioSendAdvert ?? globalDefs.vrrpHigherPrioSendAdvert),
         downTimerAdverts: d.downTimerAdverts ?? globalDefs.vrrpDownTimerAdverts,
-        smtpAlert: d.smtpAlert ?? globalDefs.smtpAlert,
+        smtpAlert: d.smtpAlert ?? vrrpAlert,
         notifyPriorityChanges: d.notifyPriorityChanges ?? false,
         ...(d.useVmac ? { useVmac: d.useVmac } : {}),
         accept: d.accept ?? (strict ? priority === 255 : true),
@@ -1177,7 +1190,7 @@ export function parseLines(
           lthreshold: num(r, 'lthreshold', 0),
           alpha: boo(r, 'alpha', vsAlpha),
           ...pick(r, ['notifyUp', 'notifyDown']),
-          smtpAlert: boo(r, 'smtpAlert', true),
+          smtpAlert: boo(r, 'smtpAlert', checkerAlert ?? true),
           ...(r['virtualhost'] ?? v['virtualhost'] ? { virtualhost: (r['virtualhost'] ?? v['virtualhost']) as string } : {}),
           checkers,
           source: r.src,
@@ -1224,7 +1237,7 @@ export function parseLines(
             }
           : {}),
         inhibitOnFailure: vsInhibit,
-        smtpAlert: boo(v, 'smtpAlert', globalDefs.smtpAlert),
+        smtpAlert: boo(v, 'smtpAlert', checkerAlert ?? false),
         realServers,
         source: v.src,
       });

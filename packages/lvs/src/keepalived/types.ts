@@ -50,6 +50,14 @@ export interface GlobalDefs {
   readonly smtpConnectTimeout: number;
   /** `smtp_alert`; default false. */
   readonly smtpAlert: boolean;
+  /** `smtp_alert_vrrp`: default of `smtp_alert` for VRRP instances and sync groups; unset = the global `smtp_alert`. */
+  readonly smtpAlertVrrp?: boolean;
+  /** `smtp_alert_checker`: default of `smtp_alert` for virtual and real servers; unset = the global `smtp_alert`. */
+  readonly smtpAlertChecker?: boolean;
+  /** `no_email_faults`: no mail when an instance enters or leaves FAULT; default false. */
+  readonly noEmailFaults: boolean;
+  /** `no_checker_emails`: no mail for checker results (only for real-server state changes); default false. */
+  readonly noCheckerEmails: boolean;
   /** `vrrp_mcast_group4`; default `224.0.0.18`. */
   readonly vrrpMcastGroup4: string;
   /** `vrrp_mcast_group6`; default `ff02::12`. */
