@@ -11,6 +11,7 @@
 #   nft      the kernel with an nftables DNAT balancer: numgen inc mod 2 over two sink addresses
 #   lvs-dr   lvs as the forwarder, direct routing, one worker   } the slot for lvs: see
 #   lvs-nat  lvs as the forwarder, NAT, one worker              } run_lvs_forwarder below
+#   lvs-dr-xdp, lvs-nat-xdp  the same over AF_XDP (LVS_BENCH_XDP=1 in the forwarder's environment)
 #
 # Traffic: Ethernet/IPv4/UDP frames of 60 bytes (64 on a wire with the FCS) from 10.200.1.2 to the
 # VIP 10.200.3.1:9 (plain forwarding: to the sink 10.200.2.2), source ports cycling over --flows
@@ -309,6 +310,8 @@ wait_quiet() {
 }
 # utime+stime (clock ticks) of a process (all its threads).
 proc_cpu() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" || echo 0; }
+# User time alone: the process's system time runs on the forwarding CPU, counted there already.
+proc_user() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{ sub(/.*\) /, ""); print $12 }' "/proc/$1/stat" || echo 0; }
 
 RESULTS=()
 HZ=$(getconf CLK_TCK)
@@ -329,6 +332,7 @@ measure() {
   sd0=$(softnet_drops)
   st0=$(steal)
   p0=$(proc_cpu "$FWD_PID")
+  pu0=$(proc_user "$FWD_PID")
   t0=$(date +%s.%N)
   sleep "$DURATION"
   rx1=$(stat_of "$NS_SINK" eth0 rx_packets)
@@ -340,16 +344,17 @@ measure() {
   sd1=$(softnet_drops)
   st1=$(steal)
   p1=$(proc_cpu "$FWD_PID")
+  pu1=$(proc_user "$FWD_PID")
   t1=$(date +%s.%N)
   stop_pid "$GEN_PID"; GEN_PID=""
   local line
   line=$(awk -v label="$label" -v pkts=$((rx1 - rx0)) -v offered=$((tx1 - tx0 + txd1 - txd0)) \
-    -v t0="$t0" -v t1="$t1" -v kern=$((c1 - c0)) -v user=$((u1 - u0)) -v proc=$((p1 - p0)) -v hz="$HZ" \
+    -v t0="$t0" -v t1="$t1" -v kern=$((c1 - c0)) -v user=$((u1 - u0)) -v proc=$((p1 - p0)) -v proc_user=$((pu1 - pu0)) -v hz="$HZ" \
     -v has_proc="${FWD_PID:+1}" -v gen=$((g1 - g0)) -v drops=$((sd1 - sd0)) -v quiet="$QUIET" -v steal=$((st1 - st0)) -v ncpu="$NCPU" 'BEGIN {
       secs = t1 - t0; kern_s = kern / hz; user_s = user / hz; proc_s = proc / hz
-      # The forwarder: the kernel (softirq/system time on the forwarding CPU), or for lvs its
-      # process plus the kernel time on that CPU (AF_PACKET delivery and transmission).
-      fwd_s = has_proc ? kern_s + proc_s : kern_s
+      # The forwarder: the kernel (softirq/system time on the forwarding CPU), or for lvs the
+      # kernel time on that CPU (its system calls included) plus its user time.
+      fwd_s = has_proc ? kern_s + proc_user / hz : kern_s
       per_m = pkts > 0 ? sprintf("%.2f", fwd_s / (pkts / 1e6)) : "-"
       proc_m = (pkts > 0 && has_proc) ? sprintf("%.2f", proc_s / (pkts / 1e6)) : "-"
       # User time on the forwarding CPU that is not the forwarder: other processes disturbed it.
@@ -407,16 +412,36 @@ EOF
 #   LVS_BENCH_VIP    10.200.3.1:9 (UDP)
 #   LVS_BENCH_REAL   "10.200.2.2 10.200.2.3" (both on the sink; their MAC: LVS_BENCH_REAL_MAC)
 #   LVS_BENCH_REAL_MAC, LVS_BENCH_IN_MAC, LVS_BENCH_WORKERS=1
+#   LVS_BENCH_XDP    1 for the lvs-*-xdp scenarios (the AF_XDP packet path), else 0
+# (LVS_BENCH_XDP_NAPI=pin in run.sh's own environment: see pin_napi.)
 # The kernel does not forward in these runs (ip_forward=0; frames for the VIP die in its IP stack
 # without an ICMP answer), so everything the sink counts was forwarded by lvs. The engine must say
 # `ready` on stderr (or wait 2 s). Its own CPU time (utime+stime) per million packets is reported
 # in the last column. Example, once the engine exists:
 #   LVS_FORWARDER='node packages/lvs/dist/bench-forwarder.js' benches/net/run.sh --only kernel,lvs-dr
-run_lvs_forwarder() { # mode
-  local mode=$1 i
+pin_napi() { # ns dev: threaded NAPI for dev, its kernel thread on FWD_CPU
+  local before after t
+  before=$(pgrep -d' ' "^napi/$2-" || true)
+  in_ns "$1" sh -c "echo 1 > /sys/class/net/$2/threaded" 2>"$WORK/napi.err" || {
+    echo "  note: no threaded NAPI on $2 ($(cat "$WORK/napi.err")); XDP runs on the generator's CPU" >&2
+    return 0
+  }
+  for _ in $(seq 20); do
+    after=$(pgrep "^napi/$2-" || true)
+    for t in $after; do
+      case " $before " in *" $t "*) ;; *) "$TASKSET" -pc "$FWD_CPU" "$t" >/dev/null && return 0 ;; esac
+    done
+    sleep 0.05
+  done
+  echo "  note: the NAPI thread of $2 was not found; XDP runs on the generator's CPU" >&2
+}
+run_lvs_forwarder() { # mode [xdp]
+  local mode=$1 xdp=${2:-} i name xflag=0
+  name=lvs-$mode${xdp:+-xdp}
+  [ -z "$xdp" ] || xflag=1
   if [ -z "${LVS_FORWARDER:-}" ]; then
-    echo "  lvs-$mode: skipped (LVS_FORWARDER not set: the engine is not plugged in yet)" >&2
-    RESULTS+=("lvs-$mode|-|-|-|-|-|-|-|-")
+    echo "  $name: skipped (LVS_FORWARDER not set: the engine is not plugged in yet)" >&2
+    RESULTS+=("$name|-|-|-|-|-|-|-|-")
     return 0
   fi
   topology forward
@@ -424,7 +449,7 @@ run_lvs_forwarder() { # mode
   write_trafgen_conf "$(mac_of "$NS_FWD" eth0)" "$VIP"
   LVS_BENCH_MODE=$mode LVS_BENCH_IN=eth0 LVS_BENCH_OUT=eth1 LVS_BENCH_VIP="$VIP:$PORT" \
     LVS_BENCH_REAL="$SINK_IP1 $SINK_IP2" LVS_BENCH_REAL_MAC="$(mac_of "$NS_SINK" eth0)" \
-    LVS_BENCH_IN_MAC="$(mac_of "$NS_FWD" eth0)" LVS_BENCH_WORKERS=1 \
+    LVS_BENCH_IN_MAC="$(mac_of "$NS_FWD" eth0)" LVS_BENCH_WORKERS=1 LVS_BENCH_XDP=$xflag \
     "$IP" netns exec "$NS_FWD" "$TASKSET" -c "$FWD_CPU" sh -c "exec $LVS_FORWARDER" >"$WORK/lvs.log" 2>&1 &
   FWD_PID=$!
   for i in $(seq 20); do
@@ -432,7 +457,11 @@ run_lvs_forwarder() { # mode
     kill -0 "$FWD_PID" 2>/dev/null || { echo "lvs forwarder exited: $(cat "$WORK/lvs.log")" >&2; return 1; }
     sleep 0.1
   done
-  measure "lvs-$mode"
+  # veth runs XDP (and the copy into the AF_XDP ring) in its NAPI poll, scheduled on the sending
+  # CPU: the generator's. LVS_BENCH_XDP_NAPI=pin makes that NAPI a thread on the forwarding CPU,
+  # where the kernel forwarder's RPS puts its receive work (it then shares that CPU with lvs).
+  if [ -n "$xdp" ] && [ "${LVS_BENCH_XDP_NAPI:-}" = pin ]; then pin_napi "$NS_FWD" eth0; fi
+  measure "$name"
   stop_pid "$FWD_PID"; FWD_PID=""
 }
 # ---------------------------------------------------------------------------------------------
@@ -441,7 +470,7 @@ echo "lvs packet-rate baselines: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -sr), $
 echo "  60-byte frames (64 with FCS), $FLOWS flows, ${WARMUP}s warm-up + ${DURATION}s window per scenario; $GENERATOR on CPU $GEN_CPU, forwarding CPU $FWD_CPU" >&2
 IFS=, read -r -a scenarios <<<"$ONLY"
 for s in "${scenarios[@]}"; do
-  case "$s" in gen|kernel|nft|lvs-dr|lvs-nat) ;; *) echo "unknown scenario $s" >&2; exit 2 ;; esac
+  case "$s" in gen|kernel|nft|lvs-dr|lvs-nat|lvs-dr-xdp|lvs-nat-xdp) ;; *) echo "unknown scenario $s" >&2; exit 2 ;; esac
 done
 for round in $(seq "$ROUNDS"); do
   [ "$ROUNDS" = 1 ] || echo "  round $round of $ROUNDS" >&2
@@ -452,6 +481,8 @@ for round in $(seq "$ROUNDS"); do
       nft) run_nft ;;
       lvs-dr) run_lvs_forwarder dr ;;
       lvs-nat) run_lvs_forwarder nat ;;
+      lvs-dr-xdp) run_lvs_forwarder dr xdp ;;
+      lvs-nat-xdp) run_lvs_forwarder nat xdp ;;
     esac
   done
 done

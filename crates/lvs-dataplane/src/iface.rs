@@ -38,7 +38,7 @@ pub fn ifindex(name: &str) -> io::Result<u32> {
 }
 
 /// The addresses (with prefix lengths) of every interface, from `getifaddrs`.
-fn addresses() -> io::Result<Vec<(String, IpAddr, u8)>> {
+pub(crate) fn addresses() -> io::Result<Vec<(String, IpAddr, u8)>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we free below.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {

@@ -13,11 +13,13 @@
 //!   kernel without the `ipip` module (and `lvs-tun-encap`, its test-bench
 //!   counterpart).
 //! * [`sync`] — the UDP multicast sockets of the connection-sync daemons.
+//! * [`xdp`] — the opt-in AF_XDP path: an XDP program (assembled here, loaded with bpf(2))
+//!   redirects the frames lvs handles to AF_XDP sockets, the rest goes on to the kernel.
 //! * [`vrrp`] — the VRRP speaker at run time: raw IP sockets and the thread that drives the pure
 //!   instances of `lvs_core::vrrp` and the engine's VIP ownership.
 //!
-//! `unsafe` is confined to [`ffi`] layout checks, the ring module and the
-//! [`tun`] ioctls; every block states its invariant in a `SAFETY` comment.
+//! `unsafe` is confined to [`ffi`] layout checks, the ring module, the
+//! [`tun`] ioctls and the [`xdp`] system calls and shared rings; every block states its invariant in a `SAFETY` comment.
 
 pub mod decap;
 #[cfg(target_os = "linux")]
@@ -33,6 +35,8 @@ pub mod sync;
 pub mod tun;
 #[cfg(target_os = "linux")]
 pub mod vrrp;
+#[cfg(target_os = "linux")]
+pub mod xdp;
 
 use std::io;
 

@@ -2,8 +2,13 @@
 //! packet engine. Each worker owns, per interface, an RX socket (in a fanout group shared by
 //! all workers, so each flow stays on one worker) and a TX sender (qdisc bypass, one `sendmmsg`
 //! per batch); the engine sits behind one lock, taken once per received block.
+//!
+//! With [`RuntimeOptions::xdp`] the workers use AF_XDP sockets instead (see [`crate::xdp`]):
+//! worker `i` owns queues `i, i + W, …` of every interface, and worker 0 also reads the ARP /
+//! ND tap and keeps the XDP address map in step with the engine's VIPs and the host's addresses.
 
 use crate::ring::{Fanout, PacketSender, PacketSocket, RingConfig, RxConfig, TxConfig};
+use crate::xdp::{self, XdpAttachments, XdpMode, XskConfig, XskRx, XskTx};
 use lvs_core::engine::{Engine, Sink};
 use lvs_core::time::Instant;
 use std::io;
@@ -27,6 +32,12 @@ pub struct RuntimeOptions {
     pub rx: RxConfig,
     /// TX batch size: `block_size * block_count / frame_size` slots of `frame_size` bytes.
     pub tx: TxConfig,
+    /// Receive and transmit through AF_XDP sockets fed by an XDP program instead of AF_PACKET
+    /// (needs native or generic XDP on every interface; [`Runtime::start`] fails otherwise).
+    /// Workers are capped at the smallest number of RX queues.
+    pub xdp: bool,
+    /// AF_XDP socket geometry (with `xdp`).
+    pub xsk: XskConfig,
 }
 
 impl Default for RuntimeOptions {
@@ -37,6 +48,8 @@ impl Default for RuntimeOptions {
             // The engine does not use the flow hash: spare the kernel computing it per frame.
             rx: RxConfig { fill_rxhash: false, ..RxConfig::default() },
             tx: TxConfig::default(),
+            xdp: false,
+            xsk: XskConfig::default(),
         }
     }
 }
@@ -46,6 +59,9 @@ impl Default for RuntimeOptions {
 pub struct Runtime {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<io::Result<()>>>,
+    /// With `xdp`: the attachments (detached when the runtime ends) and each interface's mode.
+    xdp: Option<Arc<Mutex<XdpAttachments>>>,
+    xdp_modes: Vec<(String, XdpMode)>,
 }
 
 /// How often timers (neighbour expiry, connection expiry) run when traffic is light.
@@ -119,6 +135,9 @@ impl Runtime {
         if opts.interfaces.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no interfaces to run on"));
         }
+        if opts.xdp {
+            return Runtime::start_xdp(engine, clock, opts);
+        }
         let workers = opts.workers.max(1);
         let mut sets: Vec<Ports> = (0..workers).map(|_| Ports { rx: Vec::new(), tx: Vec::new() }).collect();
         for name in &opts.interfaces {
@@ -153,7 +172,100 @@ impl Runtime {
                     .spawn(move || worker(ports, &engine, &clock, &stop))
             })
             .collect::<io::Result<Vec<_>>>()?;
-        Ok(Runtime { stop, threads })
+        Ok(Runtime { stop, threads, xdp: None, xdp_modes: Vec::new() })
+    }
+
+    /// How XDP runs on each interface (empty without `xdp`).
+    pub fn xdp_modes(&self) -> &[(String, XdpMode)] {
+        &self.xdp_modes
+    }
+
+    fn start_xdp(engine: Arc<Mutex<Engine>>, clock: Clock, opts: &RuntimeOptions) -> io::Result<Runtime> {
+        if lock(&engine).config().pass_transit {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "XDP: pass_transit needs the host to receive transit traffic, which XDP sends to lvs",
+            ));
+        }
+        let names: Vec<(String, u32, u32)> = opts
+            .interfaces
+            .iter()
+            .map(|n| Ok((n.clone(), crate::iface::ifindex(n)?, xdp::rx_queues(n))))
+            .collect::<io::Result<_>>()?;
+        let workers = names.iter().map(|n| n.2 as usize).min().unwrap_or(1).min(opts.workers.max(1));
+        let largest_mtu = {
+            let e = lock(&engine);
+            let ifs = &e.config().interfaces;
+            names
+                .iter()
+                .filter_map(|n| ifs.iter().find(|i| i.name == n.0))
+                .map(|i| i.mtu)
+                .max()
+                .unwrap_or(1500)
+        };
+        let xsk_cfg = opts.xsk.fitting_mtu(largest_mtu)?;
+        let mut att = XdpAttachments::new()?;
+        {
+            let vips = lock(&engine).vips().to_vec();
+            att.set_addresses(&vips, &xdp::host_addresses()?)?;
+        }
+        let mut sets: Vec<XdpPorts> = (0..workers).map(|_| XdpPorts::default()).collect();
+        let mut sockets = Vec::new();
+        for (name, ifindex, queues) in &names {
+            for q in 0..*queues {
+                let (rx, tx) = xdp::xsk::open(*ifindex, q, &xsk_cfg)
+                    .map_err(|e| io::Error::new(e.kind(), format!("XDP on `{name}`: {e}")))?;
+                sockets.push((*ifindex, q, rx.fd()));
+                let set = &mut sets[q as usize % workers];
+                set.rx.push((*ifindex, rx));
+                if !set.tx.iter().any(|t| t.ifindex() == *ifindex) {
+                    set.tx.push(tx);
+                }
+            }
+            // ARP and ND still reach the kernel; the engine reads them through this tap.
+            let tap_cfg = RingConfig {
+                rx: Some(RxConfig {
+                    block_size: 1 << 16,
+                    block_count: 4,
+                    fill_rxhash: false,
+                    ..RxConfig::default()
+                }),
+                tx: None,
+                ignore_outgoing: true,
+                ..RingConfig::default()
+            };
+            let sock = PacketSocket::open(name, &tap_cfg)?;
+            xdp::attach_arp_nd_filter(sock.as_raw_fd())?;
+            sets[0].taps.push(Port { ifindex: *ifindex, sock });
+        }
+        let mut modes = Vec::new();
+        for (name, ifindex, queues) in &names {
+            let mode = att.attach(name, *ifindex, *queues)?;
+            modes.push((name.clone(), mode));
+        }
+        for (ifindex, q, fd) in sockets {
+            att.add_socket(ifindex, q, fd)?;
+        }
+        {
+            let mut e = lock(&engine);
+            let mut sink = XskSink { ports: &mut sets[0].tx };
+            e.announce(&mut sink);
+            sink.flush();
+        }
+        let att = Arc::new(Mutex::new(att));
+        sets[0].attachments = Some(att.clone());
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = sets
+            .into_iter()
+            .enumerate()
+            .map(|(i, ports)| {
+                let (engine, clock, stop) = (engine.clone(), clock.clone(), stop.clone());
+                std::thread::Builder::new()
+                    .name(format!("lvs-xdp-worker-{i}"))
+                    .spawn(move || xdp_worker(ports, &engine, &clock, &stop))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Runtime { stop, threads, xdp: Some(att), xdp_modes: modes })
     }
 
     /// Stops the workers and waits for them; returns the first error a worker ended with.
@@ -170,6 +282,8 @@ impl Runtime {
                 first = r;
             }
         }
+        // The workers are gone: detach the XDP programs (the sockets are closed already).
+        self.xdp = None;
         first
     }
 }
@@ -213,6 +327,123 @@ fn worker(mut ports: Ports, engine: &Mutex<Engine>, clock: &Clock, stop: &Atomic
         if !busy {
             // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, IDLE_POLL_MS) };
+        }
+    }
+    Ok(())
+}
+
+/// A worker's AF_XDP sockets; worker 0 also has the ARP / ND taps and the address map upkeep.
+#[derive(Default)]
+struct XdpPorts {
+    rx: Vec<(u32, XskRx)>,
+    tx: Vec<XskTx>,
+    taps: Vec<Port>,
+    attachments: Option<Arc<Mutex<XdpAttachments>>>,
+}
+
+/// Frames one worker takes from one socket before looking at the others.
+const XDP_BATCH: u32 = 256;
+/// Below this many frames per round, the worker waits [`XDP_COALESCE`] before the next one.
+const XDP_SMALL_BATCH: usize = 32;
+/// How long a round that found few frames waits for more (bounded extra latency).
+const XDP_COALESCE: Duration = Duration::from_micros(50);
+/// How often worker 0 re-reads the host's addresses for the XDP address map.
+const HOST_ADDR_REFRESH: Duration = Duration::from_secs(1);
+
+/// The TX side over AF_XDP sockets, one per interface.
+struct XskSink<'a> {
+    ports: &'a mut [XskTx],
+}
+
+impl XskSink<'_> {
+    fn flush(&mut self) {
+        for p in self.ports.iter_mut() {
+            p.flush();
+        }
+    }
+}
+
+impl Sink for XskSink<'_> {
+    fn transmit<F: FnOnce(&mut [u8])>(&mut self, ifindex: u32, len: usize, fill: F) -> bool {
+        match self.ports.iter_mut().find(|p| p.ifindex() == ifindex) {
+            Some(p) => p.send_with(len, fill),
+            None => false,
+        }
+    }
+}
+
+fn xdp_worker(
+    mut ports: XdpPorts,
+    engine: &Mutex<Engine>,
+    clock: &Clock,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    let mut last_tick = std::time::Instant::now();
+    let mut host_refresh = std::time::Instant::now();
+    let mut host = xdp::host_addresses().unwrap_or_default();
+    let mut fds: Vec<libc::pollfd> = ports
+        .rx
+        .iter()
+        .map(|(_, x)| x.fd())
+        .chain(ports.taps.iter().map(|t| t.sock.as_raw_fd()))
+        .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+        .collect();
+    while !stop.load(Ordering::Acquire) {
+        let mut busy = false;
+        let mut frames = 0;
+        let XdpPorts { rx, tx, taps, attachments } = &mut ports;
+        for (ifindex, x) in rx.iter_mut() {
+            if x.pending() == 0 {
+                continue;
+            }
+            busy = true;
+            let now = clock();
+            let mut e = lock(engine);
+            let mut sink = XskSink { ports: tx };
+            frames += x.recv(XDP_BATCH, |f| {
+                e.process(*ifindex, f, now, &mut sink);
+            });
+            drop(e);
+        }
+        // The taps are rings in shared memory: looking costs no system call.
+        for port in taps.iter_mut() {
+            let Some(block) = port.sock.next_block(Duration::ZERO)? else { continue };
+            busy = true;
+            let now = clock();
+            let mut e = lock(engine);
+            let mut sink = XskSink { ports: tx };
+            for f in block.frames() {
+                e.process(port.ifindex, f.data, now, &mut sink);
+            }
+        }
+        // Publishes this round's frames (and sends leftovers of a busy wakeup).
+        XskSink { ports: tx }.flush();
+        if last_tick.elapsed() >= TICK {
+            last_tick = std::time::Instant::now();
+            let now = clock();
+            let mut e = lock(engine);
+            e.advance(now, &mut XskSink { ports: tx });
+            if let Some(att) = attachments {
+                if host_refresh.elapsed() >= HOST_ADDR_REFRESH {
+                    host_refresh = std::time::Instant::now();
+                    if let Ok(h) = xdp::host_addresses() {
+                        host = h;
+                    }
+                }
+                // Until the map lists a VIP that is also a host address, the kernel gets its
+                // frames; a failed update is not fatal, the next tick tries again.
+                let _ = att.lock().unwrap_or_else(|p| p.into_inner()).set_addresses(e.vips(), &host);
+            }
+            drop(e);
+            XskSink { ports: tx }.flush();
+        }
+        if !busy {
+            // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, IDLE_POLL_MS) };
+        } else if frames > 0 && frames < XDP_SMALL_BATCH {
+            // Frames trickle in: let a batch gather (like a NIC's interrupt moderation) rather
+            // than pay the loop and a TX wakeup for every one or two frames.
+            std::thread::sleep(XDP_COALESCE);
         }
     }
     Ok(())

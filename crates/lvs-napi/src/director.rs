@@ -74,6 +74,8 @@ pub struct NativeDirectorOptions {
     pub mark_rules: Option<Vec<MarkRuleSpec>>,
     /// Worker threads for real interfaces (default 1).
     pub workers: Option<u32>,
+    /// Receive and send through AF_XDP (an XDP program on each interface) instead of AF_PACKET.
+    pub xdp: Option<bool>,
 }
 
 /// A frame the packet path produced.
@@ -187,6 +189,7 @@ impl NativeDirector {
                 routes: None,
                 mark_rules: None,
                 workers: None,
+                xdp: None,
             });
             let clock = match options.clock.as_deref() {
                 None | Some("system") => Clock::System(std::time::Instant::now()),
@@ -217,11 +220,19 @@ impl NativeDirector {
                 let opts = RuntimeOptions {
                     interfaces: real,
                     workers: options.workers.unwrap_or(1).clamp(1, 64) as usize,
+                    xdp: options.xdp.unwrap_or(false),
                     ..RuntimeOptions::default()
                 };
                 Some(Runtime::start(engine.clone(), Arc::new(move || c.now()), &opts).map_err(|e| {
-                    let code =
-                        if e.kind() == std::io::ErrorKind::PermissionDenied { "EPERM" } else { "ENODEV" };
+                    use std::io::ErrorKind as K;
+                    let code = match e.kind() {
+                        K::PermissionDenied => "EPERM",
+                        K::ResourceBusy => "EBUSY",
+                        K::NotFound => "ENODEV",
+                        // XDP or AF_XDP missing, or the kernel refused the program.
+                        _ if opts.xdp => "ENOTSUP",
+                        _ => "ENODEV",
+                    };
                     napi::Error::new(code.to_owned(), e.to_string())
                 })?)
             };

@@ -73,6 +73,17 @@ export interface DirectorOptions {
   readonly markRules?: readonly MarkRule[];
   /** Packet worker threads on real interfaces; default 1. */
   readonly workers?: number;
+  /**
+   * Receive and send through AF_XDP sockets instead of AF_PACKET (real interfaces only): an XDP
+   * program on each interface hands lvs the frames to VIPs and unicast transit (NAT replies)
+   * before the kernel builds an skb, and passes everything else (ARP, multicast, the host's own
+   * addresses) to the kernel. Native XDP where the driver has it (veth, most NICs), generic
+   * otherwise. Opening fails when XDP is unavailable (`ENOTSUP`) or another XDP program holds an
+   * interface (`EBUSY`); there is no silent fallback. Workers are capped at the interfaces' RX
+   * queue count. Frames the engine hands to the host (LVS "local" real servers) are dropped.
+   * Default `false`.
+   */
+  readonly xdp?: boolean;
 }
 
 type NativeVirtualInterface = Exclude<
@@ -176,6 +187,7 @@ export class Director implements Disposable {
    * @example
    * ```ts
    * const director = await Director.open({ clock: 'manual' });
+   * const onEth0 = await Director.open({ interfaces: ['eth0'], xdp: true }); // AF_XDP packet path
    * ```
    */
   static async open(options: DirectorOptions = {}): Promise<Director> {
@@ -195,6 +207,10 @@ export class Director implements Disposable {
     if (options.routes !== undefined) opts.routes = options.routes.map((r) => ({ ...r }));
     if (options.markRules !== undefined) opts.markRules = options.markRules.map(markRuleSpec);
     if (options.workers !== undefined) opts.workers = integer('workers', options.workers, 1, 64);
+    if (options.xdp !== undefined) {
+      if (typeof options.xdp !== 'boolean') throw new LvsError('EINVAL', 'xdp must be a boolean');
+      opts.xdp = options.xdp;
+    }
     return new Director(callNative(() => new native.NativeDirector(opts)));
   }
 

@@ -2,7 +2,7 @@
 /**
  * `lvsd`: runs an lvs director on real interfaces and serves `lvsadm` on a control socket.
  *
- *   lvsd -I eth0 [-I eth1] [--workers N] [--control-socket PATH] [--rules FILE]
+ *   lvsd -I eth0 [-I eth1] [--workers N] [--xdp] [--control-socket PATH] [--rules FILE]
  *   lvsd -f keepalived.conf [-i CONFIG_ID] [-I IFACE …] [-X]   run a keepalived configuration
  *   lvsd -t [-f FILE] [-i CONFIG_ID]            check a keepalived.conf like `keepalived -t`
  *   lvsd --dump-rules [-f FILE] [-i CONFIG_ID]  print the `ipvsadm -S -n` rules the file produces
@@ -26,7 +26,7 @@ import { checkKeepalivedConfig, keepalivedToIpvsadm, parseKeepalivedConfig } fro
 import type { KeepalivedConfig } from '../keepalived/types.js';
 
 const DEFAULT_CONFIG = '/etc/keepalived/keepalived.conf';
-const usage = `Usage: lvsd -I IFACE [-I IFACE …] [--workers N] [--control-socket PATH] [--rules FILE]
+const usage = `Usage: lvsd -I IFACE [-I IFACE …] [--workers N] [--xdp] [--control-socket PATH] [--rules FILE]
        lvsd -f FILE [-i ID] [-I IFACE …] [-X]
        lvsd -t [-f FILE] [-i ID] | --dump-rules [-f FILE] [-i ID]
   -I, --interface IFACE    interface to balance on (repeatable; with -f, added to the config's)
@@ -36,6 +36,8 @@ const usage = `Usage: lvsd -I IFACE [-I IFACE …] [--workers N] [--control-sock
       --dump-rules         print the ipvsadm -S -n rules the configuration produces at startup
   -i, --config-id ID       config id for @ID lines (default: the host name up to the first dot)
   -w, --workers N          packet worker threads (default 1)
+      --xdp                receive and send through AF_XDP (an XDP program per interface)
+                           instead of AF_PACKET; fails if XDP is unavailable
   -s, --control-socket P   lvsadm control socket (default ${DEFAULT_CONTROL_SOCKET})
   -r, --rules FILE         rules to restore at start (ipvsadm -S format)
   -h, --help               this help`;
@@ -56,6 +58,7 @@ try {
       'config-id': { type: 'string', short: 'i' },
       'dont-release-ipvs': { type: 'boolean', short: 'X' },
       workers: { type: 'string', short: 'w' },
+      xdp: { type: 'boolean' },
       'control-socket': { type: 'string', short: 's' },
       rules: { type: 'string', short: 'r' },
       help: { type: 'boolean', short: 'h' },
@@ -122,7 +125,7 @@ if (interfaces.length === 0) {
 let director: Director;
 let run: KeepalivedRun | undefined;
 try {
-  director = await Director.open({ interfaces, workers });
+  director = await Director.open({ interfaces, workers, xdp: args.xdp ?? false });
   if (args.rules !== undefined) director.restore(readFileSync(args.rules, 'utf8'));
   if (config !== undefined) {
     run = await runKeepalived(director, config, { releaseOnStop: !args['dont-release-ipvs'] });
@@ -134,7 +137,7 @@ try {
   fail(`${e.code ? `${e.code}: ` : ''}${e.message}`, 1);
 }
 const control = await director.serve({ path: socketPath });
-log(`balancing on ${interfaces.join(', ')} with ${workers} worker(s); lvsadm socket ${control.path}`);
+log(`balancing on ${interfaces.join(', ')} with ${workers} worker(s)${args.xdp ? ' over AF_XDP' : ''}; lvsadm socket ${control.path}`);
 
 let stopping = false;
 const stop = (signal: string): void => {
