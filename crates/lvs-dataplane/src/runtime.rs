@@ -162,16 +162,7 @@ impl Runtime {
             flush_all(&mut sets[0].tx);
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = sets
-            .into_iter()
-            .enumerate()
-            .map(|(i, ports)| {
-                let (engine, clock, stop) = (engine.clone(), clock.clone(), stop.clone());
-                std::thread::Builder::new()
-                    .name(format!("lvs-worker-{i}"))
-                    .spawn(move || worker(ports, &engine, &clock, &stop))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
+        let threads = spawn_workers(sets, "lvs-worker", &engine, &clock, &stop, worker)?;
         Ok(Runtime { stop, threads, xdp: None, xdp_modes: Vec::new() })
     }
 
@@ -255,16 +246,7 @@ impl Runtime {
         let att = Arc::new(Mutex::new(att));
         sets[0].attachments = Some(att.clone());
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = sets
-            .into_iter()
-            .enumerate()
-            .map(|(i, ports)| {
-                let (engine, clock, stop) = (engine.clone(), clock.clone(), stop.clone());
-                std::thread::Builder::new()
-                    .name(format!("lvs-xdp-worker-{i}"))
-                    .spawn(move || xdp_worker(ports, &engine, &clock, &stop))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
+        let threads = spawn_workers(sets, "lvs-xdp-worker", &engine, &clock, &stop, xdp_worker)?;
         Ok(Runtime { stop, threads, xdp: Some(att), xdp_modes: modes })
     }
 
@@ -292,6 +274,26 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         let _ = self.halt();
     }
+}
+
+/// One thread per socket set, named `{name}-{i}`, each running `run` until `stop` is set.
+fn spawn_workers<P: Send + 'static>(
+    sets: Vec<P>,
+    name: &str,
+    engine: &Arc<Mutex<Engine>>,
+    clock: &Clock,
+    stop: &Arc<AtomicBool>,
+    run: fn(P, &Mutex<Engine>, &Clock, &AtomicBool) -> io::Result<()>,
+) -> io::Result<Vec<JoinHandle<io::Result<()>>>> {
+    sets.into_iter()
+        .enumerate()
+        .map(|(i, ports)| {
+            let (engine, clock, stop) = (engine.clone(), clock.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || run(ports, &engine, &clock, &stop))
+        })
+        .collect()
 }
 
 fn worker(mut ports: Ports, engine: &Mutex<Engine>, clock: &Clock, stop: &AtomicBool) -> io::Result<()> {
