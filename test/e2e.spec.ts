@@ -302,3 +302,32 @@ for (const layout of ['dr', 'nat'] as const) {
     t.is(ping.trim(), 'ECONNREFUSED', "the director's kernel answers on its own address (RST)");
   });
 }
+
+maybe('lvsd survives its link going down and up, and exits with status 1 naming the interface when it is deleted', async (t) => {
+  t.timeout(60_000);
+  const topo = await createTopology(t, { layout: 'dr', realServers: 1, directorVip: 'none' });
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-e2e-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const lvsd = topo.spawn(topo.director, process.execPath, [bin('lvsd'), '-I', 'eth0', '--control-socket', join(dir, 's.sock')]);
+  await topo.waitFor(lvsd, /: balancing on /, 15_000);
+  const lvsadm = (args: string) =>
+    execFileSync(process.execPath, [bin('lvsadm'), ...args.split(' ')], {
+      env: { ...process.env, LVSADM_SOCKET: join(dir, 's.sock') },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+  lvsadm(`-A -t ${topo.vip.v4}:${topo.httpPort} -s rr`);
+  lvsadm(`-a -t ${topo.vip.v4}:${topo.httpPort} -r ${topo.realServers[0]!.ipv4} -g`);
+  // Down and up again: the worker waits (it does not spin or end) and forwards afterwards.
+  topo.run(topo.director, 'ip', ['link', 'set', 'eth0', 'down']);
+  await new Promise((r) => setTimeout(r, 1500));
+  topo.run(topo.director, 'ip', ['link', 'set', 'eth0', 'up']);
+  await new Promise((r) => setTimeout(r, 1500));
+  t.is(lvsd.child.exitCode, null, lvsd.output());
+  const answers = await topo.http(2);
+  t.deepEqual(answers.map((a) => a.server), ['rs1', 'rs1'], JSON.stringify(answers));
+  // Deleted: forwarding cannot resume, so lvsd says why and exits 1 for its supervisor.
+  topo.run(topo.director, 'ip', ['link', 'del', 'eth0']);
+  t.is(await lvsd.exited, 1, lvsd.output());
+  t.regex(lvsd.output(), /lvsd: packet worker failed: interface `eth0` is gone/);
+});

@@ -1005,7 +1005,9 @@ impl PacketSocket {
         Ok(pfd.revents)
     }
 
-    fn take_socket_error(&self) -> io::Result<Option<io::Error>> {
+    /// The socket's pending error (`SO_ERROR`), cleared by reading it: `ENETDOWN` when the
+    /// interface went down or away.
+    pub fn take_socket_error(&self) -> io::Result<Option<io::Error>> {
         let mut v: libc::c_int = 0;
         let mut len = size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: `v` is a writable int and `len` its size.

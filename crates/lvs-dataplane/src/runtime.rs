@@ -59,6 +59,8 @@ impl Default for RuntimeOptions {
 pub struct Runtime {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<io::Result<()>>>,
+    /// The first error a worker ended with, while the others may still run.
+    failure: Arc<Mutex<Option<String>>>,
     /// With `xdp`: the attachments (detached when the runtime ends) and each interface's mode.
     xdp: Option<Arc<Mutex<XdpAttachments>>>,
     xdp_modes: Vec<(String, XdpMode)>,
@@ -162,8 +164,9 @@ impl Runtime {
             flush_all(&mut sets[0].tx);
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = spawn_workers(sets, "lvs-worker", &engine, &clock, &stop, worker)?;
-        Ok(Runtime { stop, threads, xdp: None, xdp_modes: Vec::new() })
+        let failure = Arc::new(Mutex::new(None));
+        let threads = spawn_workers(sets, "lvs-worker", &engine, &clock, &stop, &failure, worker)?;
+        Ok(Runtime { stop, threads, failure, xdp: None, xdp_modes: Vec::new() })
     }
 
     /// How XDP runs on each interface (empty without `xdp`).
@@ -246,8 +249,15 @@ impl Runtime {
         let att = Arc::new(Mutex::new(att));
         sets[0].attachments = Some(att.clone());
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = spawn_workers(sets, "lvs-xdp-worker", &engine, &clock, &stop, xdp_worker)?;
-        Ok(Runtime { stop, threads, xdp: Some(att), xdp_modes: modes })
+        let failure = Arc::new(Mutex::new(None));
+        let threads = spawn_workers(sets, "lvs-xdp-worker", &engine, &clock, &stop, &failure, xdp_worker)?;
+        Ok(Runtime { stop, threads, failure, xdp: Some(att), xdp_modes: modes })
+    }
+
+    /// The first error a worker ended with (its packets are no longer forwarded), if any; the
+    /// others keep running.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Stops the workers and waits for them; returns the first error a worker ended with.
@@ -276,22 +286,30 @@ impl Drop for Runtime {
     }
 }
 
-/// One thread per socket set, named `{name}-{i}`, each running `run` until `stop` is set.
+/// One thread per socket set, named `{name}-{i}`, each running `run` until `stop` is set; the
+/// first error a worker ends with is kept in `failure`.
 fn spawn_workers<P: Send + 'static>(
     sets: Vec<P>,
     name: &str,
     engine: &Arc<Mutex<Engine>>,
     clock: &Clock,
     stop: &Arc<AtomicBool>,
+    failure: &Arc<Mutex<Option<String>>>,
     run: fn(P, &Mutex<Engine>, &Clock, &AtomicBool) -> io::Result<()>,
 ) -> io::Result<Vec<JoinHandle<io::Result<()>>>> {
     sets.into_iter()
         .enumerate()
         .map(|(i, ports)| {
-            let (engine, clock, stop) = (engine.clone(), clock.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name(format!("{name}-{i}"))
-                .spawn(move || run(ports, &engine, &clock, &stop))
+            let (engine, clock, stop, failure) =
+                (engine.clone(), clock.clone(), stop.clone(), failure.clone());
+            std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
+                let r = run(ports, &engine, &clock, &stop);
+                if let Err(e) = &r {
+                    let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
+                    f.get_or_insert_with(|| e.to_string());
+                }
+                r
+            })
         })
         .collect()
 }
@@ -329,9 +347,32 @@ fn worker(mut ports: Ports, engine: &Mutex<Engine>, clock: &Clock, stop: &Atomic
         if !busy {
             // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, IDLE_POLL_MS) };
+            for (fd, port) in fds.iter().zip(rx.iter()) {
+                if fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                    check_port(port)?;
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// After poll reported an error on a port's socket: an interface that went down comes back by
+/// itself (reading the error clears it, so poll waits again instead of spinning); one that is
+/// gone ends the worker with an error naming it.
+fn check_port(port: &Port) -> io::Result<()> {
+    let err = port.sock.take_socket_error()?;
+    let name = port.sock.ifname();
+    match crate::iface::ifindex(name) {
+        Ok(i) if i == port.ifindex => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            match err {
+                Some(e) => format!("interface `{name}` is gone ({e})"),
+                None => format!("interface `{name}` is gone"),
+            },
+        )),
+    }
 }
 
 /// A worker's AF_XDP sockets; worker 0 also has the ARP / ND taps and the address map upkeep.

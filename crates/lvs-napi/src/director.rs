@@ -482,6 +482,12 @@ impl NativeDirector {
         self.with(|e, _| Ok(e.counters().iter().map(|(n, v)| (n.to_owned(), BigInt::from(v))).collect()))
     }
 
+    /// The first error a packet worker ended with (for example its interface was deleted), if any.
+    #[napi]
+    pub fn worker_failure(&self) -> Result<Option<String>> {
+        guard(|| Ok(lock(&self.runtime).as_ref().and_then(|rt| rt.failure())))
+    }
+
     /// Milliseconds on the director's clock.
     #[napi]
     pub fn now(&self) -> Result<f64> {

@@ -651,6 +651,21 @@ export class Director implements Disposable {
   }
 
   /**
+   * Why packet forwarding stopped on an interface, if it did: the first error a packet worker
+   * ended with (for example, its interface was deleted). `undefined` while every worker runs, and
+   * always for an in-memory director. `lvsd` checks it every second and exits with status 1.
+   *
+   * @example
+   * ```ts
+   * const failure = director.workerFailure();
+   * if (failure !== undefined) console.error(`forwarding stopped: ${failure}`);
+   * ```
+   */
+  workerFailure(): string | undefined {
+    return callNative(() => this.#live().workerFailure()) ?? undefined;
+  }
+
+  /**
    * Starts VRRP for `instances` (keepalived's `vrrp_instance` blocks) on interfaces the director
    * runs on. From then on each instance's VIPs are answered (ARP/ND) and balanced only while the
    * instance is MASTER, whether or not a service uses them. One speaker per director; closing

@@ -150,9 +150,14 @@ const stop = (signal: string): void => {
     } catch (err) {
       log(`error while stopping: ${(err as Error).message}`);
     }
-    director.close();
+    clearInterval(watchdog);
+    try {
+      director.close();
+    } catch (err) {
+      log(`error while stopping: ${(err as Error).message}`);
+    }
     await control.close();
-    process.exit(0);
+    process.exit(process.exitCode ?? 0);
   })();
 };
 // SIGHUP reloads the keepalived configuration, as it does keepalived; a file with fatal errors
@@ -173,5 +178,15 @@ process.on('SIGHUP', () => {
     (err: Error) => log(`reload failed: ${err.message}`),
   );
 });
+// A packet worker that ended (its interface was deleted) does not come back: say so and exit, so
+// a supervisor restarts lvsd on the interfaces as they are now.
+const watchdog = setInterval(() => {
+  const failure = director.workerFailure();
+  if (failure === undefined || stopping) return;
+  clearInterval(watchdog);
+  log(`packet worker failed: ${failure}`);
+  process.exitCode = 1;
+  stop('worker failure');
+}, 1000);
 process.on('SIGINT', () => stop('SIGINT'));
 process.on('SIGTERM', () => stop('SIGTERM'));
