@@ -75,6 +75,9 @@ const IDLE_POLL_MS: i32 = 20;
 struct Port {
     ifindex: u32,
     sock: PacketSocket,
+    /// The socket reported an error (its link went down): whether the interface still exists is
+    /// checked on every tick from then on, because its deletion may raise no second error.
+    suspect: bool,
 }
 
 /// A worker's sockets: RX and TX apart, so frames are read from an RX block while the engine
@@ -154,7 +157,7 @@ impl Runtime {
                     ignore_outgoing: true,
                     ..RingConfig::default()
                 };
-                set.rx.push(Port { ifindex, sock: PacketSocket::open(name, &rx_cfg)? });
+                set.rx.push(Port { ifindex, sock: PacketSocket::open(name, &rx_cfg)?, suspect: false });
                 set.tx.push(PacketSender::open(name, tx_slots(&opts.tx), opts.tx.frame_size as usize, true)?);
             }
         }
@@ -230,7 +233,7 @@ impl Runtime {
             };
             let sock = PacketSocket::open(name, &tap_cfg)?;
             xdp::attach_arp_nd_filter(sock.as_raw_fd())?;
-            sets[0].taps.push(Port { ifindex: *ifindex, sock });
+            sets[0].taps.push(Port { ifindex: *ifindex, sock, suspect: false });
         }
         let mut modes = Vec::new();
         for (name, ifindex, queues) in &names {
@@ -343,11 +346,12 @@ fn worker(mut ports: Ports, engine: &Mutex<Engine>, clock: &Clock, stop: &Atomic
             let now = clock();
             lock(engine).advance(now, &mut RingSink { ports: tx });
             flush_all(tx);
+            recheck_ports(rx)?;
         }
         if !busy {
             // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, IDLE_POLL_MS) };
-            for (fd, port) in fds.iter().zip(rx.iter()) {
+            for (fd, port) in fds.iter().zip(rx.iter_mut()) {
                 if fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
                     check_port(port)?;
                 }
@@ -357,11 +361,29 @@ fn worker(mut ports: Ports, engine: &Mutex<Engine>, clock: &Clock, stop: &Atomic
     Ok(())
 }
 
+/// Whether an interface with this index still exists in the namespace.
+fn interface_exists(ifindex: u32) -> bool {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `name` has room for IF_NAMESIZE bytes, as if_indextoname requires.
+    !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null()
+}
+
 /// After poll reported an error on a port's socket: an interface that went down comes back by
 /// itself (reading the error clears it, so poll waits again instead of spinning); one that is
 /// gone ends the worker with an error naming it.
-fn check_port(port: &Port) -> io::Result<()> {
+fn check_port(port: &mut Port) -> io::Result<()> {
     let err = port.sock.take_socket_error()?;
+    port.suspect = true;
+    port_exists(port, err)
+}
+
+/// [`port_exists`] for every port whose socket has reported an error before.
+fn recheck_ports(ports: &[Port]) -> io::Result<()> {
+    ports.iter().filter(|p| p.suspect).try_for_each(|p| port_exists(p, None))
+}
+
+/// Ok while the port's interface exists; an error naming it (and the socket's error) once it is gone.
+fn port_exists(port: &Port, err: Option<io::Error>) -> io::Result<()> {
     let name = port.sock.ifname();
     match crate::iface::ifindex(name) {
         Ok(i) if i == port.ifindex => Ok(()),
@@ -439,14 +461,17 @@ fn xdp_worker(
             if x.pending() == 0 {
                 continue;
             }
-            busy = true;
             let now = clock();
             let mut e = lock(engine);
             let mut sink = XskSink { ports: tx };
-            frames += x.recv(XDP_BATCH, |f| {
+            let n = x.recv(XDP_BATCH, |f| {
                 e.process(*ifindex, f, now, &mut sink);
             });
             drop(e);
+            // A ring that claims frames but yields none (its interface went away) is not work:
+            // the round must reach poll, which reports the error.
+            busy |= n > 0;
+            frames += n;
         }
         // The taps are rings in shared memory: looking costs no system call.
         for port in taps.iter_mut() {
@@ -479,10 +504,36 @@ fn xdp_worker(
             }
             drop(e);
             XskSink { ports: tx }.flush();
+            recheck_ports(taps)?;
         }
         if !busy {
             // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, IDLE_POLL_MS) };
+            let failed =
+                |fd: &libc::pollfd| fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0;
+            if fds.iter().any(failed) {
+                // The taps tell whether an interface is gone (which ends the worker) or down.
+                for (fd, port) in fds[rx.len()..].iter().zip(taps.iter_mut()) {
+                    if failed(fd) {
+                        check_port(port)?;
+                    }
+                }
+                for (fd, (ifindex, _)) in fds.iter().zip(rx.iter()) {
+                    if failed(fd) && !interface_exists(*ifindex) {
+                        // The interface's tap names it in the error.
+                        if let Some(tap) = taps.iter_mut().find(|t| t.ifindex == *ifindex) {
+                            check_port(tap)?;
+                        }
+                        return Err(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("interface {ifindex} is gone (AF_XDP socket error)"),
+                        ));
+                    }
+                }
+                // A link that is down keeps its sockets in error: wait as an idle round would,
+                // instead of spinning on poll.
+                std::thread::sleep(Duration::from_millis(IDLE_POLL_MS as u64));
+            }
         } else if frames > 0 && frames < XDP_SMALL_BATCH {
             // Frames trickle in: let a batch gather (like a NIC's interrupt moderation) rather
             // than pay the loop and a TX wakeup for every one or two frames.
