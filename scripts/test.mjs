@@ -49,6 +49,19 @@ function run({ cmd, args }) {
   });
 }
 
+// What failed, repeated just above the summary: CI keeps only the tail of a long log, and a failure
+// (or an uncaught exception, which names its file) printed minutes earlier would be cut off.
+function failureLines(out) {
+  const lines = out.split('\n');
+  const picked = [];
+  lines.forEach((line, i) => {
+    if (/^\s*✘|Uncaught exception|Unhandled rejection|^failures:|^---- .* stdout ----$|^error(\[\w+\])?:/.test(line)) {
+      picked.push(...lines.slice(i, i + 4).map((l) => l.slice(0, 200)));
+    }
+  });
+  return picked.length > 0 ? picked.slice(0, 40) : lines.slice(-15);
+}
+
 const results = [];
 for (const step of steps) {
   console.log(`\n=== ${step.name}: ${step.cmd} ${step.args.join(' ')}`);
@@ -56,7 +69,12 @@ for (const step of steps) {
   const { code, out } = await run(step);
   step.cleanup?.();
   const counts = step.counts?.(out);
-  results.push({ name: step.name, ok: code === 0, code, counts, secs: (Date.now() - started) / 1000 });
+  results.push({ name: step.name, ok: code === 0, code, counts, secs: (Date.now() - started) / 1000, out });
+}
+
+for (const r of results.filter((r) => !r.ok)) {
+  console.log(`\n=== ${r.name} failed; what it said about it:`);
+  for (const line of failureLines(r.out)) console.log(line);
 }
 
 let passed = 0;

@@ -306,6 +306,8 @@ export async function startLvs(
     }
   });
   p.stderr?.on('data', (chunk: Buffer) => raw.push({ at: Date.now(), text: chunk.toString('utf8') }));
+  // A helper that died makes the next command an EPIPE; waitFor then reports its exit and output.
+  p.stdin?.on('error', () => undefined);
   const waitFor = (pred: (e: LvEvent) => boolean, timeoutMs: number, since = 0): Promise<LvEvent> =>
     new Promise((resolve, reject) => {
       const started = Date.now();

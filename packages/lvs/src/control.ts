@@ -106,7 +106,7 @@ function answers(path: string): Promise<boolean> {
       s.destroy();
       resolve(true);
     });
-    s.once('error', () => resolve(false));
+    s.on('error', () => resolve(false));
   });
 }
 
@@ -125,7 +125,7 @@ export function sendControl(path: string, args: readonly string[], stdin?: strin
     socket.on('data', (chunk: string) => {
       reply += chunk;
     });
-    socket.once('error', reject);
+    socket.on('error', reject);
     socket.once('end', () => {
       try {
         resolve(JSON.parse(reply) as ExecResult);
