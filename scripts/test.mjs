@@ -56,10 +56,10 @@ function failureLines(out) {
   const picked = [];
   lines.forEach((line, i) => {
     if (/^\s*✘|Uncaught exception|Unhandled rejection|^failures:|^---- .* stdout ----$|^error(\[\w+\])?:/.test(line)) {
-      picked.push(...lines.slice(i, i + 4).map((l) => l.slice(0, 200)));
+      picked.push(...lines.slice(i, i + 10).filter((l) => !/^\s*✔/.test(l)).map((l) => l.slice(0, 200)));
     }
   });
-  return picked.length > 0 ? picked.slice(0, 40) : lines.slice(-15);
+  return picked.length > 0 ? picked.slice(0, 60) : lines.slice(-15);
 }
 
 const results = [];
