@@ -2,9 +2,9 @@
 // seeds configure ipvsadm, HTTP from a client namespace to the VIP, answered by real servers.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canUseNetns } from './helpers/netns.js';
 import { createTopology, type Answer, type Topology } from './helpers/topology.js';
@@ -52,7 +52,19 @@ function tally(servers: readonly (string | null)[]): Record<string, number> {
 
 maybe('LVS/DR: round robin over two real servers, statistics as ipvsadm shows them', async (t) => {
   const topo = await createTopology(t, { layout: 'dr', realServers: 2, directorVip: 'none' });
-  const lvsadm = await startLvsd(t, topo);
+  // The net.ipv4.vs settings an operator keeps in sysctl.d, plus one on the command line.
+  const conf = join(mkdtempSync(join(tmpdir(), 'lvs-e2e-sysctl-')), '90-lvs.conf');
+  t.teardown(() => rmSync(dirname(conf), { recursive: true, force: true }));
+  writeFileSync(conf, 'net.ipv4.ip_forward = 1\nnet.ipv4.vs.expire_nodest_conn = 1\n');
+  const lvsadm = await startLvsd(t, topo, ['--sysctl-file', conf, '--sysctl', 'net.ipv4.vs.sloppy_tcp=1']);
+  t.is(lvsadm('--sysctl expire_nodest_conn sloppy_tcp'), 'net.ipv4.vs.expire_nodest_conn = 1\nnet.ipv4.vs.sloppy_tcp = 1\n');
+  // A setting lvs cannot honour stops the start, naming the file and line.
+  writeFileSync(conf, 'net.ipv4.vs.expire_nodest_conn = 1\nnet.ipv4.vs.drop_entry = 1\n');
+  const refused = topo.spawn(topo.director, process.execPath, [
+    bin('lvsd'), '-I', 'eth0', '--sysctl-file', conf, '--control-socket', join(dirname(conf), 'other.sock'),
+  ]);
+  t.is(await refused.exited, 1);
+  t.regex(refused.output(), /lvsd: ENOTSUP: .*90-lvs\.conf:2: net\.ipv4\.vs\.drop_entry: not supported by lvs/);
   const vip = `${topo.vip.v4}:${topo.httpPort}`;
   lvsadm(`-A -t ${vip} -s rr`);
   for (const rs of topo.realServers) lvsadm(`-a -t ${vip} -r ${rs.ipv4} -g -w 1`);

@@ -92,3 +92,27 @@ test('a second director cannot take a live socket; a stale one is replaced', asy
   b.close();
   t.throws(() => statSync(path), { code: 'ENOENT' }, 'closing the director removes its socket');
 });
+
+test('lvsadm --sysctl lists, reads and sets the net.ipv4.vs settings like sysctl', async (t) => {
+  const { path, cleanup } = tempSocket();
+  t.teardown(cleanup);
+  const director = await Director.open();
+  const control = await director.serve({ path });
+  t.teardown(() => control.close());
+
+  const list = await lvsadm(path, ['--sysctl']);
+  t.is(list.status, 0);
+  t.true(list.stdout.includes('net.ipv4.vs.expire_nodest_conn = 0\n'));
+  t.true(list.stdout.includes('net.ipv4.vs.sync_threshold = 3\t50\n'));
+  t.deepEqual(await lvsadm(path, ['--sysctl', 'net.ipv4.vs.expire_nodest_conn=1', 'sync_threshold=5 100', 'conntrack']), {
+    stdout: 'net.ipv4.vs.expire_nodest_conn = 1\nnet.ipv4.vs.sync_threshold = 5\t100\nnet.ipv4.vs.conntrack = 0\n',
+    stderr: '',
+    status: 0,
+  });
+  t.is(director.sysctl().expire_nodest_conn, 1);
+  // A bad setting among good ones changes nothing.
+  const bad = await lvsadm(path, ['--sysctl', 'sloppy_tcp=1', 'sync_version=7']);
+  t.deepEqual(bad, { stdout: '', stderr: 'sysctl: net.ipv4.vs.sync_version: 7 is out of range 0..1\n', status: 255 });
+  t.is(director.sysctl().sloppy_tcp, 0);
+  t.is((await lvsadm(path, ['--sysctl', 'net.ipv4.vs.nope'])).stderr, 'sysctl: net.ipv4.vs.nope: no such sysctl\n');
+});

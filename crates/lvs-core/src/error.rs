@@ -19,6 +19,8 @@ pub enum Code {
     AfNotSupported,
     /// A table is full.
     NoMemory,
+    /// A setting the kernel has that lvs does not act on.
+    NotSupported,
 }
 
 impl Code {
@@ -32,6 +34,7 @@ impl Code {
             Code::Range => "ERANGE",
             Code::AfNotSupported => "EAFNOSUPPORT",
             Code::NoMemory => "ENOMEM",
+            Code::NotSupported => "ENOTSUP",
         }
     }
 }

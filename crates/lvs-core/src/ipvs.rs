@@ -520,6 +520,11 @@ impl Ipvs {
     }
 
     /// The tunables schedulers read (lblc/lblcr expiration).
+    pub fn sched_tunables(&self) -> &SchedTunables {
+        &self.tunables
+    }
+
+    /// Changes the tunables schedulers read.
     pub fn sched_tunables_mut(&mut self) -> &mut SchedTunables {
         &mut self.tunables
     }

@@ -19,6 +19,7 @@ pub mod rng;
 pub mod sched;
 pub mod stats;
 pub mod sync;
+pub mod sysctl;
 pub mod time;
 pub mod vrrp;
 pub mod wire;

@@ -15,6 +15,7 @@ use crate::vrrp::{EventCallback, NativeVrrpSpeaker, VrrpInstanceSpec};
 use lvs_core::addr::HostPort;
 use lvs_core::engine::{Engine, EngineConfig, TxFrame};
 use lvs_core::ipvsadm;
+use lvs_core::sysctl;
 use lvs_core::time::Instant;
 use lvs_core::Ipvs;
 use lvs_dataplane::runtime::{Runtime, RuntimeOptions};
@@ -56,6 +57,16 @@ pub struct ExecResult {
     pub stderr: String,
     /// Exit status: 0, 2 (usage), 255 (rejected by the table), 1 (listing failed).
     pub status: i32,
+}
+
+/// One `/proc/sys/net/ipv4/vs/*` setting.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct SysctlEntry {
+    /// The name: bare (`expire_nodest_conn`) or prefixed (`net.ipv4.vs.expire_nodest_conn`).
+    pub name: String,
+    /// The value as written to / read from /proc (`sync_threshold`: two integers).
+    pub value: String,
 }
 
 /// Options of `new NativeDirector()`.
@@ -435,6 +446,32 @@ impl NativeDirector {
         self.with(|e, _| {
             let (tcp, tcpfin, udp) = e.ipvs().timeouts();
             Ok(TimeoutsInfo { tcp, tcpfin, udp })
+        })
+    }
+
+    /// `/proc/sys/net/ipv4/vs/*`: every sysctl and its value as the kernel prints it.
+    #[napi]
+    pub fn sysctl(&self) -> Result<Vec<SysctlEntry>> {
+        self.with(|e, _| {
+            Ok(sysctl::all(e.ipvs())
+                .into_iter()
+                .map(|(name, value)| SysctlEntry { name: name.to_owned(), value })
+                .collect())
+        })
+    }
+
+    /// `cat /proc/sys/net/ipv4/vs/NAME` (any spelling of the name).
+    #[napi]
+    pub fn sysctl_value(&self, name: String) -> Result<String> {
+        self.with(|e, _| sysctl::get(e.ipvs(), &name).map_err(to_js))
+    }
+
+    /// `sysctl -w net.ipv4.vs.NAME=VALUE` for several at once: all take effect, or none.
+    #[napi]
+    pub fn set_sysctl(&self, entries: Vec<SysctlEntry>) -> Result<()> {
+        self.with(|e, _| {
+            sysctl::set_all(e.ipvs_mut(), entries.iter().map(|s| (s.name.as_str(), s.value.as_str())))
+                .map_err(to_js)
         })
     }
 

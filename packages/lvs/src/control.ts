@@ -8,6 +8,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { dirname } from 'node:path';
 import type { Director, ExecResult } from './director.js';
 import { LvsError } from './errors.js';
+import { sysctlCommand } from './sysctl.js';
 
 /** Where `lvsadm` looks for a director unless `LVSADM_SOCKET` or `--control-socket` says otherwise. */
 export const DEFAULT_CONTROL_SOCKET = '/run/lvs/lvsadm.sock';
@@ -58,7 +59,7 @@ function handle(director: Director, socket: Socket): void {
     let result: ExecResult;
     try {
       const req = parseRequest(buffer.slice(0, nl));
-      result = director.exec(req.args, req.stdin);
+      result = req.args[0] === '--sysctl' ? sysctlCommand(director, req.args.slice(1)) : director.exec(req.args, req.stdin);
     } catch (err) {
       result = { stdout: '', stderr: `bad control request: ${(err as Error).message}\n`, status: 2 };
     }

@@ -11,6 +11,8 @@ import { type StartVrrpOptions, type VrrpInstanceOptions, VrrpSpeaker } from './
 import type {
   ConnectionInfo,
   FlowQuery,
+  IpvsSysctls,
+  IpvsSysctlSettings,
   MarkRule,
   OutFrame,
   RouteSpec,
@@ -84,6 +86,11 @@ export interface DirectorOptions {
    * Default `false`.
    */
   readonly xdp?: boolean;
+  /**
+   * `/proc/sys/net/ipv4/vs/*` settings to start with (see {@link Director.setSysctl}), e.g.
+   * `{ expire_nodest_conn: 1 }`.
+   */
+  readonly sysctl?: IpvsSysctlSettings;
 }
 
 type NativeVirtualInterface = Exclude<
@@ -211,7 +218,16 @@ export class Director implements Disposable {
       if (typeof options.xdp !== 'boolean') throw new LvsError('EINVAL', 'xdp must be a boolean');
       opts.xdp = options.xdp;
     }
-    return new Director(callNative(() => new native.NativeDirector(opts)));
+    const director = new Director(callNative(() => new native.NativeDirector(opts)));
+    if (options.sysctl !== undefined) {
+      try {
+        director.setSysctl(options.sysctl);
+      } catch (err) {
+        director.close();
+        throw err;
+      }
+    }
+    return director;
   }
 
   #live(): NativeDirector {
@@ -441,6 +457,70 @@ export class Director implements Disposable {
    */
   timeouts(): Timeouts {
     return callNative(() => this.#live().timeouts());
+  }
+
+  /**
+   * The `/proc/sys/net/ipv4/vs/*` settings lvs acts on, as `sysctl net.ipv4.vs` shows them.
+   *
+   * @example
+   * ```ts
+   * director.sysctl().expire_nodest_conn; // 0
+   * director.sysctl().sync_threshold; // [3, 50]
+   * director.sysctl('net.ipv4.vs.conntrack'); // '0': by name, as /proc shows it
+   * ```
+   * @throws {@link LvsError} `ENOENT` for a name the kernel does not have.
+   */
+  sysctl(): IpvsSysctls;
+  sysctl(name: string): string;
+  sysctl(name?: string): IpvsSysctls | string {
+    if (name !== undefined) return callNative(() => this.#live().sysctlValue(name));
+    const entries = callNative(() => this.#live().sysctl());
+    const values = new Map(entries.map((e) => [e.name, e.value]));
+    const num = (name: string): number => Number(values.get(name));
+    const [threshold = 3, period = 50] = (values.get('sync_threshold') ?? '').split(/\s+/).map(Number);
+    return {
+      expire_nodest_conn: num('expire_nodest_conn'),
+      expire_quiescent_template: num('expire_quiescent_template'),
+      sloppy_tcp: num('sloppy_tcp'),
+      sloppy_sctp: num('sloppy_sctp'),
+      conn_reuse_mode: num('conn_reuse_mode'),
+      lblc_expiration: num('lblc_expiration'),
+      lblcr_expiration: num('lblcr_expiration'),
+      sync_version: num('sync_version'),
+      sync_threshold: [threshold, period],
+      sync_persist_mode: num('sync_persist_mode'),
+      sync_qlen_max: num('sync_qlen_max'),
+    };
+  }
+
+  /**
+   * Changes `/proc/sys/net/ipv4/vs/*` settings, as `sysctl -w net.ipv4.vs.NAME=VALUE` changes the
+   * kernel's: either every setting given takes effect or none does. By name, any spelling
+   * `sysctl` accepts works (`net.ipv4.vs.expire_nodest_conn`), and so do the kernel settings lvs
+   * does not act on when the value is what lvs does anyway (`conntrack = 0`, `pmtu_disc = 1`).
+   *
+   * @throws {@link LvsError} naming the setting: `ENOENT` no such sysctl, `EINVAL` not an
+   * integer, `ERANGE` out of the kernel's range (or a `sync_threshold` not below its period),
+   * `ENOTSUP` a setting lvs does not act on.
+   * @example
+   * ```ts
+   * director.setSysctl({ expire_nodest_conn: 1, expire_quiescent_template: true, sync_threshold: [3, 50] });
+   * director.setSysctl('net.ipv4.vs.sloppy_tcp', 1); // as in /etc/sysctl.conf
+   * ```
+   */
+  setSysctl(settings: IpvsSysctlSettings): this;
+  setSysctl(name: string, value: string | number): this;
+  setSysctl(settings: IpvsSysctlSettings | string, value?: string | number): this {
+    const text = (v: unknown): string =>
+      typeof v === 'boolean' ? (v ? '1' : '0') : Array.isArray(v) ? v.map(String).join(' ') : String(v);
+    const entries =
+      typeof settings === 'string'
+        ? [{ name: settings, value: text(value) }]
+        : Object.entries(settings)
+            .filter(([, v]) => v !== undefined)
+            .map(([name, v]) => ({ name, value: text(v) }));
+    callNative(() => this.#live().setSysctl(entries));
+    return this;
   }
 
   /**

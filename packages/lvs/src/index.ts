@@ -15,6 +15,7 @@ export { fwmark, sctp, type ServiceBuilder, type ServiceDefinition, tcp, udp } f
 export { Director, type DirectorOptions, type ExecResult } from './director.js';
 export { type ControlOptions, type ControlServer, DEFAULT_CONTROL_SOCKET } from './control.js';
 export { splitCommand } from './command.js';
+export { applySysctlConf, parseSysctlConf, type SysctlLine } from './sysctl.js';
 export { LvsError, type LvsErrorCode } from './errors.js';
 export * from './health/index.js';
 export {
@@ -45,6 +46,8 @@ export type {
   ForwardingMethod,
   FwmarkServiceInfo,
   FwmarkServiceRef,
+  IpvsSysctls,
+  IpvsSysctlSettings,
   MarkRule,
   OutFrame,
   Protocol,

@@ -315,6 +315,43 @@ export interface Timeouts {
 }
 
 /**
+ * The `/proc/sys/net/ipv4/vs/*` settings lvs acts on, under their kernel names and with the values
+ * `cat /proc/sys/net/ipv4/vs/NAME` shows (flags are 0 or 1).
+ */
+export interface IpvsSysctls {
+  /** Expire connections whose real server was deleted instead of dropping their packets (0). */
+  readonly expire_nodest_conn: number;
+  /** Invalidate persistence templates whose real server has weight 0 (0). */
+  readonly expire_quiescent_template: number;
+  /** Start TCP connections on any packet but RST, not only SYN (0). */
+  readonly sloppy_tcp: number;
+  /** Start SCTP associations on any chunk but ABORT, not only INIT (0). */
+  readonly sloppy_sctp: number;
+  /**
+   * Bit 0: a SYN hitting a connection in TIME_WAIT/CLOSE starts a new one; bit 1: also one in
+   * FIN_WAIT whose replies bypass the director (DR/TUN) (1).
+   */
+  readonly conn_reuse_mode: number;
+  /** Seconds before an idle lblc entry is dropped (86400). */
+  readonly lblc_expiration: number;
+  /** Seconds before an idle lblcr entry is dropped (86400). */
+  readonly lblcr_expiration: number;
+  /** Sync message format: 1, or 0 for the old IPv4-only one (1). */
+  readonly sync_version: number;
+  /** A connection is synced at `threshold` packets, then every `period` packets (3, 50). */
+  readonly sync_threshold: readonly [threshold: number, period: number];
+  /** For persistent services sync only templates, not the connections they control (0). */
+  readonly sync_persist_mode: number;
+  /** Sync messages the master may queue (1024). */
+  readonly sync_qlen_max: number;
+}
+
+/** Values for {@link Director.setSysctl}: any subset; flags also as booleans. */
+export type IpvsSysctlSettings = {
+  readonly [K in keyof IpvsSysctls]?: IpvsSysctls[K] extends number ? number | boolean : IpvsSysctls[K];
+};
+
+/**
  * A virtual network interface of an offline director: frames enter with
  * {@link Director.inject} and the frames the director would send are returned.
  */

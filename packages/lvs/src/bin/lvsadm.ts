@@ -2,7 +2,8 @@
 /**
  * `lvsadm`: ipvsadm's command line for a running lvs director. Same options, same output, same
  * exit codes; the director is reached over its control socket (`LVSADM_SOCKET`, or
- * `--control-socket PATH` as the first arguments, default /run/lvs/lvsadm.sock).
+ * `--control-socket PATH` as the first arguments, default /run/lvs/lvsadm.sock). `lvsadm --sysctl
+ * [NAME[=VALUE] …]` reads and sets the director's net.ipv4.vs settings as `sysctl` does.
  * @internal
  * @module
  */

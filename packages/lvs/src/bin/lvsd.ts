@@ -3,6 +3,7 @@
  * `lvsd`: runs an lvs director on real interfaces and serves `lvsadm` on a control socket.
  *
  *   lvsd -I eth0 [-I eth1] [--workers N] [--xdp] [--control-socket PATH] [--rules FILE]
+ *        [--sysctl NAME=VALUE …] [--sysctl-file FILE …]
  *   lvsd -f keepalived.conf [-i CONFIG_ID] [-I IFACE …] [-X]   run a keepalived configuration
  *   lvsd -t [-f FILE] [-i CONFIG_ID]            check a keepalived.conf like `keepalived -t`
  *   lvsd --dump-rules [-f FILE] [-i CONFIG_ID]  print the `ipvsadm -S -n` rules the file produces
@@ -21,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CONTROL_SOCKET } from '../control.js';
 import { Director } from '../director.js';
 import { LvsError } from '../errors.js';
+import { applySysctlConf } from '../sysctl.js';
 import { type KeepalivedPlan, type KeepalivedRun, planKeepalived, runKeepalived } from '../keepalived/daemon.js';
 import { checkKeepalivedConfig, keepalivedToIpvsadm, parseKeepalivedConfig } from '../keepalived/index.js';
 import type { KeepalivedConfig } from '../keepalived/types.js';
@@ -40,6 +42,8 @@ const usage = `Usage: lvsd -I IFACE [-I IFACE …] [--workers N] [--xdp] [--cont
                            instead of AF_PACKET; fails if XDP is unavailable
   -s, --control-socket P   lvsadm control socket (default ${DEFAULT_CONTROL_SOCKET})
   -r, --rules FILE         rules to restore at start (ipvsadm -S format)
+      --sysctl NAME=VALUE  a net.ipv4.vs setting, as sysctl -w takes it (repeatable)
+      --sysctl-file FILE   the net.ipv4.vs lines of a sysctl.conf file (repeatable)
   -h, --help               this help`;
 
 function fail(message: string, status = 2): never {
@@ -61,6 +65,8 @@ try {
       xdp: { type: 'boolean' },
       'control-socket': { type: 'string', short: 's' },
       rules: { type: 'string', short: 'r' },
+      sysctl: { type: 'string', multiple: true },
+      'sysctl-file': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -126,6 +132,12 @@ let director: Director;
 let run: KeepalivedRun | undefined;
 try {
   director = await Director.open({ interfaces, workers, xdp: args.xdp ?? false });
+  for (const file of args['sysctl-file'] ?? []) applySysctlConf(director, readFileSync(file, 'utf8'), file);
+  for (const setting of args.sysctl ?? []) {
+    const eq = setting.indexOf('=');
+    if (eq < 0) throw new LvsError('EINVAL', `--sysctl ${setting}: expected NAME=VALUE`);
+    director.setSysctl(setting.slice(0, eq), setting.slice(eq + 1).trim());
+  }
   if (args.rules !== undefined) director.restore(readFileSync(args.rules, 'utf8'));
   if (config !== undefined) {
     run = await runKeepalived(director, config, { releaseOnStop: !args['dont-release-ipvs'] });
