@@ -309,4 +309,44 @@ mod tests {
         assert!(a.get(id2).is_some());
         assert_eq!(a.len(), 1);
     }
+
+    #[test]
+    fn threshold_edit_between_lower_and_upper_leaves_overload_unchanged() {
+        // §3.4 (6.12) recompute on a threshold change: u == 0 → clear; total >= u → set;
+        // total < l_val → clear; otherwise (l_val <= total < u) unchanged, in both directions.
+        let mut d = dest(4, 0);
+        for _ in 0..4 {
+            d.bind_conn();
+        }
+        assert!(d.overloaded);
+        d.unbind_conn(); // 4 -> 3: the old count 4 is not l_val 3, the flag stays
+        assert!(d.overloaded);
+        // Raise -x to 8 with -y 2: 2 <= 3 < 8 → still set (6.1 would have cleared it: new u > old u).
+        d.u_threshold = 8;
+        d.l_threshold = 2;
+        d.thresholds_changed();
+        assert!(d.overloaded);
+        // Same band, flag clear: 10/4 with 5 connections; -x 6 keeps it clear (4 <= 5 < 6).
+        let mut d = dest(10, 4);
+        for _ in 0..5 {
+            d.bind_conn();
+        }
+        assert!(!d.overloaded);
+        d.u_threshold = 6;
+        d.thresholds_changed();
+        assert!(!d.overloaded);
+        // Reaching the new -x sets it; total >= u on a later edit sets it too.
+        d.bind_conn();
+        assert!(d.overloaded);
+        d.u_threshold = 0;
+        d.thresholds_changed();
+        assert!(!d.overloaded, "u == 0 clears");
+        d.u_threshold = 6;
+        d.thresholds_changed();
+        assert!(d.overloaded, "total 6 >= u 6 sets");
+        d.l_threshold = 0;
+        d.u_threshold = 100;
+        d.thresholds_changed();
+        assert!(!d.overloaded, "total 6 < l_val 75 clears");
+    }
 }

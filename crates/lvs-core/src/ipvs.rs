@@ -974,7 +974,7 @@ impl Ipvs {
             }
             stats.inbound(bytes);
         }
-        let assure = transition(e, dest, Dir::Input, pkt);
+        let assure = transition(e, dest, Dir::Input, pkt, sysctl.tcp_dos());
         let (control, dport, fwd) = (e.control, e.dport, e.fwd());
         let timeout = sysctl.timeouts.of(e.proto, e.state) as u64 * 1000;
         let fwd = Forward {
@@ -1041,7 +1041,7 @@ impl Ipvs {
             }
             stats.outbound(bytes);
         }
-        let assure = transition(e, dest, Dir::Output, pkt);
+        let assure = transition(e, dest, Dir::Output, pkt, sysctl.tcp_dos());
         let (control, vaddr, vport) = (e.control, e.vaddr.to_ip(), e.vport);
         let timeout = sysctl.timeouts.of(e.proto, e.state) as u64 * 1000;
         if assure {
@@ -1605,7 +1605,8 @@ fn is_new_conn_expected<A: Addr>(e: &Entry<A>, mode: u32) -> bool {
 /// The protocol's state transition (`set_tcp_state`, `set_sctp_state`, `udp_state_transition`):
 /// NOOUTPUT handling, the new state and the active/inactive flip on the server. Returns true when
 /// the controlling template is to be assured (TCP/SCTP reaching ESTABLISHED, a UDP reply).
-fn transition<A: Addr>(e: &mut Entry<A>, dest: &mut Dest, dir: Dir, pkt: &PacketMeta) -> bool {
+/// `tcp_dos` selects the `secure_tcp` table.
+fn transition<A: Addr>(e: &mut Entry<A>, dest: &mut Dest, dir: Dir, pkt: &PacketMeta, tcp_dos: bool) -> bool {
     if e.proto == ipproto::UDP {
         return dir == Dir::Output;
     }
@@ -1619,7 +1620,11 @@ fn transition<A: Addr>(e: &mut Entry<A>, dest: &mut Dest, dir: Dir, pkt: &Packet
     }
     let (new, active, established) = match e.proto {
         ipproto::TCP => {
-            let s = tcp::next_state(d, pkt.tcp_flags, e.state);
+            let s = if tcp_dos {
+                tcp::next_state_dos(d, pkt.tcp_flags, e.state)
+            } else {
+                tcp::next_state(d, pkt.tcp_flags, e.state)
+            };
             (s, tcp::is_active(s), s == tcp::ESTABLISHED)
         }
         ipproto::SCTP => {

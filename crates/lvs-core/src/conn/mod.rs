@@ -325,8 +325,19 @@ pub struct Sysctl {
     /// Bit 0: a SYN/INIT hitting an uncontrolled connection in TIME_WAIT/CLOSE (SCTP CLOSED)
     /// expires it and is scheduled anew; bit 1: also FIN_WAIT of non-NAT connections. Default 1.
     pub conn_reuse_mode: u32,
+    /// TCP defense mode, 0..=3 as in the kernel: 0 off; 1 and 2 automatic, switching to the
+    /// `tcp_states_dos` table only under memory pressure, which the user-space table never
+    /// reports, so they act as off; 3 always uses that table. Default 0.
+    pub secure_tcp: u32,
     /// Per-state timeouts.
     pub timeouts: Timeouts,
+}
+
+impl Sysctl {
+    /// True when TCP state changes follow `tcp_states_dos` (`secure_tcp` 3).
+    pub fn tcp_dos(&self) -> bool {
+        self.secure_tcp >= 3
+    }
 }
 
 impl Default for Sysctl {
@@ -337,6 +348,7 @@ impl Default for Sysctl {
             sloppy_tcp: false,
             sloppy_sctp: false,
             conn_reuse_mode: 1,
+            secure_tcp: 0,
             timeouts: Timeouts::default(),
         }
     }

@@ -312,4 +312,37 @@ mod tests {
         assert_eq!(DEFAULT_TIMEOUTS[CLOSED as usize], 61);
         assert!(is_active(ESTABLISHED) && !is_active(SHUTDOWN_SENT));
     }
+
+    #[test]
+    fn all_state_names_and_default_timeouts() {
+        // §4.5: NONE "NONE", INIT1 "INIT1", INIT "INIT", COOKIE_SENT "C-SENT", COOKIE_REPLIED
+        // "C-REPLIED", COOKIE_WAIT "C-WAIT", COOKIE "COOKIE", COOKIE_ECHOED "C-ECHOED", ESTABLISHED
+        // "ESTABLISHED", SHUTDOWN_SENT "S-SENT", SHUTDOWN_RECEIVED "S-RECEIVED", SHUTDOWN_ACK_SENT
+        // "S-ACK-SENT", REJECTED "REJECTED", CLOSED "CLOSED". Timeouts: NONE 2 s, INIT1 4 s,
+        // REJECTED 4 s, ESTABLISHED 900 s, all others IP_VS_SCTP_MAX_RTO = 61 s.
+        let states = [
+            (NONE, "NONE", 2),
+            (INIT1, "INIT1", 4),
+            (INIT, "INIT", 61),
+            (COOKIE_SENT, "C-SENT", 61),
+            (COOKIE_REPLIED, "C-REPLIED", 61),
+            (COOKIE_WAIT, "C-WAIT", 61),
+            (COOKIE, "COOKIE", 61),
+            (COOKIE_ECHOED, "C-ECHOED", 61),
+            (ESTABLISHED, "ESTABLISHED", 900),
+            (SHUTDOWN_SENT, "S-SENT", 61),
+            (SHUTDOWN_RECEIVED, "S-RECEIVED", 61),
+            (SHUTDOWN_ACK_SENT, "S-ACK-SENT", 61),
+            (REJECTED, "REJECTED", 4),
+            (CLOSED, "CLOSED", 61),
+        ];
+        assert_eq!(states.len(), STATE_COUNT);
+        for (i, (state, name, timeout)) in states.into_iter().enumerate() {
+            assert_eq!(state as usize, i, "{name} numbering");
+            assert_eq!(state_name(state), name);
+            assert_eq!(DEFAULT_TIMEOUTS[i], timeout, "{name} timeout");
+            // §4.4: only ESTABLISHED is active.
+            assert_eq!(is_active(state), name == "ESTABLISHED");
+        }
+    }
 }

@@ -71,6 +71,7 @@ const CL: u8 = CLOSE;
 const CW: u8 = CLOSE_WAIT;
 const LA: u8 = LAST_ACK;
 const LI: u8 = LISTEN;
+const SA: u8 = SYNACK;
 
 /// `tcp_states[]` of Linux 6.12 (reference §4.3), `[direction][event][state]`; events are
 /// syn, fin, ack, rst; columns NONE ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT TIME_WAIT CLOSE
@@ -100,6 +101,34 @@ const TABLE: [[[u8; STATE_COUNT]; 4]; 3] = [
     ],
 ];
 
+/// `tcp_states_dos[]`, the table `secure_tcp` switches to (reference §4.3, §4.6; the table itself
+/// is in `ip_vs_proto_tcp.c`): input SYNs lead to SYNACK, and a NAT connection stays in SYNACK on
+/// client ACKs until the real server's ACK shows the handshake really completed.
+#[rustfmt::skip]
+const TABLE_DOS: [[[u8; STATE_COUNT]; 4]; 3] = [
+    // INPUT
+    [
+        /* syn */ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SA],
+        /* fin */ [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, SA],
+        /* ack */ [ES, ES, SS, SR, FW, TW, CL, CW, CL, LI, SA],
+        /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+    ],
+    // OUTPUT
+    [
+        /* syn */ [SS, ES, SS, SA, SS, SS, SS, SS, SS, LI, SA],
+        /* fin */ [TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW],
+        /* ack */ [ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES],
+        /* rst */ [CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL],
+    ],
+    // INPUT-ONLY
+    [
+        /* syn */ [SA, ES, ES, SR, SA, SA, SA, SA, SA, SA, SA],
+        /* fin */ [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
+        /* ack */ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+        /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+    ],
+];
+
 /// `tcp_state_idx`: rst → 3, else syn → 0, else fin → 1, else ack → 2, else none.
 #[inline]
 pub fn event(tcp_flags: u8) -> Option<usize> {
@@ -120,9 +149,20 @@ pub fn event(tcp_flags: u8) -> Option<usize> {
 /// `dir` must already be [`Dir::InputOnly`] for input packets of NOOUTPUT connections.
 #[inline]
 pub fn next_state(dir: Dir, tcp_flags: u8, state: u8) -> u8 {
+    lookup(&TABLE, dir, tcp_flags, state)
+}
+
+/// [`next_state`] with the `tcp_states_dos` table (`secure_tcp` in force).
+#[inline]
+pub fn next_state_dos(dir: Dir, tcp_flags: u8, state: u8) -> u8 {
+    lookup(&TABLE_DOS, dir, tcp_flags, state)
+}
+
+#[inline]
+fn lookup(table: &[[[u8; STATE_COUNT]; 4]; 3], dir: Dir, tcp_flags: u8, state: u8) -> u8 {
     match event(tcp_flags) {
         None => CLOSE,
-        Some(ev) => TABLE[dir as usize][ev][(state as usize).min(STATE_COUNT - 1)],
+        Some(ev) => table[dir as usize][ev][(state as usize).min(STATE_COUNT - 1)],
     }
 }
 
@@ -225,5 +265,178 @@ mod tests {
         assert_eq!(DEFAULT_TIMEOUTS[ESTABLISHED as usize], 900);
         assert_eq!(DEFAULT_TIMEOUTS[FIN_WAIT as usize], 120);
         assert_eq!(DEFAULT_TIMEOUTS[CLOSE as usize], 10);
+    }
+
+    /// The three tables of reference §4.3 as printed there (columns sNO .. sSA, rows syn fin ack
+    /// rst), so that every one of the 3 × 4 × 11 cells is checked against the reference text.
+    const REFERENCE_TABLES: [(Dir, &str); 3] = [
+        (
+            Dir::Input,
+            "sSR  sES  sES  sSR  sSR  sSR  sSR  sSR  sSR  sSR  sSR
+             sCL  sCW  sSS  sTW  sTW  sTW  sCL  sCW  sLA  sLI  sTW
+             sES  sES  sSS  sES  sFW  sTW  sCL  sCW  sCL  sLI  sES
+             sCL  sCL  sCL  sSR  sCL  sCL  sCL  sCL  sLA  sLI  sSR",
+        ),
+        (
+            Dir::Output,
+            "sSS  sES  sSS  sSR  sSS  sSS  sSS  sSS  sSS  sLI  sSR
+             sTW  sFW  sSS  sTW  sFW  sTW  sCL  sTW  sLA  sLI  sTW
+             sES  sES  sSS  sES  sFW  sTW  sCL  sCW  sLA  sES  sES
+             sCL  sCL  sSS  sCL  sCL  sTW  sCL  sCL  sCL  sCL  sCL",
+        ),
+        (
+            Dir::InputOnly,
+            "sSR  sES  sES  sSR  sSR  sSR  sSR  sSR  sSR  sSR  sSR
+             sCL  sFW  sSS  sTW  sFW  sTW  sCL  sCW  sLA  sLI  sTW
+             sES  sES  sSS  sES  sFW  sTW  sCL  sCW  sCL  sLI  sES
+             sCL  sCL  sCL  sSR  sCL  sCL  sCL  sCL  sLA  sLI  sCL",
+        ),
+    ];
+
+    /// The reference's short names (`sNO` ...) in state-number order.
+    const SHORT: [&str; STATE_COUNT] =
+        ["sNO", "sES", "sSS", "sSR", "sFW", "sTW", "sCL", "sCW", "sLA", "sLI", "sSA"];
+
+    #[test]
+    fn every_transition_cell_matches_the_reference_tables() {
+        // §4.3: rows syn, fin, ack, rst; each packet carries exactly that one flag.
+        let row_flags = [SYN, FIN, ACK, RST];
+        let mut checked = 0;
+        for (dir, text) in REFERENCE_TABLES {
+            let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+            assert_eq!(rows.len(), 4);
+            for (row, &flag) in rows.iter().zip(&row_flags) {
+                assert_eq!(row.len(), STATE_COUNT);
+                for (state, want) in row.iter().enumerate() {
+                    let got = next_state(dir, flag, state as u8);
+                    assert_eq!(
+                        SHORT[got as usize], *want,
+                        "{dir:?} flag {flag:#x} from {}",
+                        STATE_NAMES[state]
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 4 * 11);
+        // The event index (rst > syn > fin > ack) picks the row when several flags are set.
+        for state in 0..STATE_COUNT as u8 {
+            for dir in [Dir::Input, Dir::Output, Dir::InputOnly] {
+                assert_eq!(next_state(dir, SYN | RST, state), next_state(dir, RST, state));
+                assert_eq!(next_state(dir, SYN | FIN | ACK, state), next_state(dir, SYN, state));
+                assert_eq!(next_state(dir, FIN | ACK, state), next_state(dir, FIN, state));
+                assert_eq!(next_state(dir, ACK | PSH, state), next_state(dir, ACK, state));
+                assert_eq!(next_state(dir, PSH, state), CLOSE);
+            }
+        }
+    }
+
+    #[test]
+    fn all_state_names_and_default_timeouts() {
+        // §4.3: names printed exactly "NONE ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT TIME_WAIT CLOSE
+        // CLOSE_WAIT LAST_ACK LISTEN SYNACK"; tcp_timeouts[]: NONE 2 s, ESTABLISHED 900 s,
+        // SYN_SENT 120 s, SYN_RECV 60 s, FIN_WAIT 120 s, TIME_WAIT 120 s, CLOSE 10 s, CLOSE_WAIT
+        // 60 s, LAST_ACK 30 s, LISTEN 120 s, SYNACK 120 s.
+        let names: Vec<&str> = (0..STATE_COUNT as u8).map(state_name).collect();
+        assert_eq!(
+            names.join(" "),
+            "NONE ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT TIME_WAIT CLOSE CLOSE_WAIT LAST_ACK LISTEN SYNACK"
+        );
+        let by_name: Vec<(&str, u32)> = STATE_NAMES.iter().copied().zip(DEFAULT_TIMEOUTS).collect();
+        assert_eq!(
+            by_name,
+            [
+                ("NONE", 2),
+                ("ESTABLISHED", 900),
+                ("SYN_SENT", 120),
+                ("SYN_RECV", 60),
+                ("FIN_WAIT", 120),
+                ("TIME_WAIT", 120),
+                ("CLOSE", 10),
+                ("CLOSE_WAIT", 60),
+                ("LAST_ACK", 30),
+                ("LISTEN", 120),
+                ("SYNACK", 120),
+            ]
+        );
+        // The numbering of §4.3 (NONE 0 ... SYNACK 10).
+        assert_eq!(
+            [
+                NONE,
+                ESTABLISHED,
+                SYN_SENT,
+                SYN_RECV,
+                FIN_WAIT,
+                TIME_WAIT,
+                CLOSE,
+                CLOSE_WAIT,
+                LAST_ACK,
+                LISTEN,
+                SYNACK
+            ],
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        );
+    }
+
+    /// `tcp_states_dos[]` as printed in `ip_vs_proto_tcp.c` (the reference §4.3 points there).
+    const REFERENCE_DOS_TABLES: [(Dir, &str); 3] = [
+        (
+            Dir::Input,
+            "sSR  sES  sES  sSR  sSR  sSR  sSR  sSR  sSR  sSR  sSA
+             sCL  sCW  sSS  sTW  sTW  sTW  sCL  sCW  sLA  sLI  sSA
+             sES  sES  sSS  sSR  sFW  sTW  sCL  sCW  sCL  sLI  sSA
+             sCL  sCL  sCL  sSR  sCL  sCL  sCL  sCL  sLA  sLI  sCL",
+        ),
+        (
+            Dir::Output,
+            "sSS  sES  sSS  sSA  sSS  sSS  sSS  sSS  sSS  sLI  sSA
+             sTW  sFW  sSS  sTW  sFW  sTW  sCL  sTW  sLA  sLI  sTW
+             sES  sES  sSS  sES  sFW  sTW  sCL  sCW  sLA  sES  sES
+             sCL  sCL  sSS  sCL  sCL  sTW  sCL  sCL  sCL  sCL  sCL",
+        ),
+        (
+            Dir::InputOnly,
+            "sSA  sES  sES  sSR  sSA  sSA  sSA  sSA  sSA  sSA  sSA
+             sCL  sFW  sSS  sTW  sFW  sTW  sCL  sCW  sLA  sLI  sTW
+             sES  sES  sSS  sES  sFW  sTW  sCL  sCW  sCL  sLI  sES
+             sCL  sCL  sCL  sSR  sCL  sCL  sCL  sCL  sLA  sLI  sCL",
+        ),
+    ];
+
+    #[test]
+    fn every_secure_tcp_transition_cell_matches_tcp_states_dos() {
+        let row_flags = [SYN, FIN, ACK, RST];
+        let mut checked = 0;
+        for (dir, text) in REFERENCE_DOS_TABLES {
+            let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+            assert_eq!(rows.len(), 4);
+            for (row, &flag) in rows.iter().zip(&row_flags) {
+                assert_eq!(row.len(), STATE_COUNT);
+                for (state, want) in row.iter().enumerate() {
+                    let got = next_state_dos(dir, flag, state as u8);
+                    assert_eq!(
+                        SHORT[got as usize], *want,
+                        "{dir:?} flag {flag:#x} from {}",
+                        STATE_NAMES[state]
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 4 * 11);
+        // Same event index and flagless rule as the normal table.
+        assert_eq!(next_state_dos(Dir::Input, SYN | RST, SYNACK), CLOSE);
+        assert_eq!(next_state_dos(Dir::Input, PSH, ESTABLISHED), CLOSE);
+        // NAT handshake: SYN → SYN_RECV, server SYN+ACK → SYNACK, client ACK keeps SYNACK, the
+        // server's ACK establishes. DR: SYN → SYNACK, ACK → ESTABLISHED.
+        let mut s = NONE;
+        let mut names = vec![];
+        for (d, f) in [(Dir::Input, SYN), (Dir::Output, SYN | ACK), (Dir::Input, ACK), (Dir::Output, ACK)] {
+            s = next_state_dos(d, f, s);
+            names.push(state_name(s));
+        }
+        assert_eq!(names, ["SYN_RECV", "SYNACK", "SYNACK", "ESTABLISHED"]);
+        assert_eq!(next_state_dos(Dir::InputOnly, SYN, NONE), SYNACK);
+        assert_eq!(next_state_dos(Dir::InputOnly, ACK, SYNACK), ESTABLISHED);
     }
 }

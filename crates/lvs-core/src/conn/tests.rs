@@ -1052,3 +1052,577 @@ fn pe_sip_real_server_started_calls() {
         OutVerdict::Pass
     );
 }
+
+/// A server with a forwarding method and a port (NAT can change ports).
+fn server_port(ipvs: &mut Ipvs, k: &ServiceKey, addr: &str, fwd: FwdMethod, port: u16) {
+    let mut c = DestConfig::new(ip(addr));
+    c.fwd = fwd;
+    c.port = Some(port);
+    ipvs.add_dest(k, &c).unwrap();
+}
+
+#[test]
+fn udp_reply_assures_nat_template_but_dr_template_stays_none() {
+    // §2.2: a template becomes ASSURED when a UDP reply is seen (ip_vs_control_assure_ct); a DR
+    // director never sees replies, so its UDP templates stay NONE.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Udp, 53);
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Masq);
+    let q = PacketMeta::udp(sa("1.1.1.1:4000"), sa(&format!("{VIP}:53")));
+    ipvs.process_in(&q, secs(0));
+    ipvs.process_in(&q, secs(1));
+    assert_eq!(templates(&ipvs, secs(1))[0].state, "NONE", "client datagrams alone do not assure");
+    let reply = PacketMeta::udp(sa("192.168.1.1:53"), sa("1.1.1.1:4000"));
+    assert!(matches!(ipvs.process_out(&reply, secs(2)), OutVerdict::Masq { .. }));
+    assert_eq!(templates(&ipvs, secs(2))[0].state, "ASSURED");
+    ipvs.check_conns();
+
+    let mut ipvs = Ipvs::new();
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    for t in 0..5 {
+        ipvs.process_in(&q, secs(t));
+    }
+    let reply = PacketMeta::udp(sa("192.168.1.1:53"), sa("1.1.1.1:4000"));
+    assert_eq!(ipvs.process_out(&reply, secs(5)), OutVerdict::Pass);
+    assert_eq!(templates(&ipvs, secs(5))[0].state, "NONE");
+    ipvs.check_conns();
+}
+
+#[test]
+fn sctp_established_assures_template() {
+    // §2.2: ASSURED when a controlled connection reaches SCTP ESTABLISHED (NAT: INIT, INIT-ACK,
+    // COOKIE-ECHO, COOKIE-ACK, §4.5) and not before.
+    use super::sctp::chunk::*;
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Sctp, 3868);
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Masq);
+    let c = "1.1.1.1:5000";
+    let vip = format!("{VIP}:3868");
+    let inp = |ch| PacketMeta::sctp(sa(c), sa(&vip), ch);
+    let out = |ch| PacketMeta::sctp(sa("192.168.1.1:3868"), sa(c), ch);
+    ipvs.process_in(&inp(INIT), secs(0));
+    ipvs.process_out(&out(INIT_ACK), secs(0));
+    ipvs.process_in(&inp(COOKIE_ECHO), secs(0));
+    assert_eq!(state(&ipvs, 5000, secs(0)).0, "C-REPLIED");
+    let t = templates(&ipvs, secs(0));
+    assert_eq!((t.len(), t[0].state, t[0].protocol_name()), (1, "NONE", "SCTP"));
+    ipvs.process_out(&out(COOKIE_ACK), secs(1));
+    assert_eq!(state(&ipvs, 5000, secs(1)).0, "ESTABLISHED");
+    assert_eq!(templates(&ipvs, secs(1))[0].state, "ASSURED");
+    ipvs.check_conns();
+}
+
+#[test]
+fn thresholds_count_connections_not_templates() {
+    // §3.4: "connections" = all non-template connections of the dest; templates are not counted.
+    // -x 2 on .1: its first client brings a template and one connection, which is not yet 2.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", Some(300));
+    let mut a = DestConfig::new(ip("192.168.1.1"));
+    a.u_threshold = 2;
+    ipvs.add_dest(&k, &a).unwrap();
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    // List order .2, .1 (newest first); one new client each, so rr alternates.
+    let pick =
+        |ipvs: &mut Ipvs, n: u32| to(ipvs.process_in(&tcp_pkt(&format!("1.1.1.{n}:1000"), SYN), secs(0)));
+    assert_eq!(pick(&mut ipvs, 1), "192.168.1.2");
+    assert_eq!(pick(&mut ipvs, 2), "192.168.1.1");
+    let d = dest_of(&ipvs, "192.168.1.1");
+    assert_eq!((d.totalconns, d.persistconns, d.overloaded), (1, 1, false));
+    assert_eq!(pick(&mut ipvs, 3), "192.168.1.2");
+    assert_eq!(pick(&mut ipvs, 4), "192.168.1.1");
+    let d = dest_of(&ipvs, "192.168.1.1");
+    assert_eq!((d.totalconns, d.persistconns, d.overloaded), (2, 2, true));
+    assert_eq!(pick(&mut ipvs, 5), "192.168.1.2");
+    assert_eq!(pick(&mut ipvs, 6), "192.168.1.2", ".1 overloaded");
+    ipvs.check_conns();
+}
+
+#[test]
+fn overloaded_server_keeps_connections_and_persistent_clients() {
+    // §3.4: while OVERLOAD is set the dest gets no new connections, but existing connections and
+    // persistence templates pointing to it keep working.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let mut a = DestConfig::new(ip("192.168.1.1"));
+    a.u_threshold = 1;
+    ipvs.add_dest(&k, &a).unwrap();
+    // List order .1, .2: the first client goes to .1, which is then overloaded (1 >= -x 1).
+    assert_eq!(to(ipvs.process_in(&tcp_pkt("1.1.1.1:1000", SYN), secs(0))), "192.168.1.1");
+    assert!(dest_of(&ipvs, "192.168.1.1").overloaded);
+    let v = ipvs.process_in(&tcp_pkt("1.1.1.1:1000", ACK), secs(1));
+    assert_eq!((v.forward().unwrap().created, to(v)), (false, "192.168.1.1".to_owned()));
+    let v = ipvs.process_in(&tcp_pkt("1.1.1.1:1001", SYN), secs(1));
+    assert!(v.forward().unwrap().created);
+    assert_eq!(to(v), "192.168.1.1", "the template still sends its client to the overloaded server");
+    assert_eq!(to(ipvs.process_in(&tcp_pkt("2.2.2.2:1000", SYN), secs(2))), "192.168.1.2");
+    assert_eq!(to(ipvs.process_in(&tcp_pkt("3.3.3.3:1000", SYN), secs(2))), "192.168.1.2");
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (2, 0, 1));
+    ipvs.check_conns();
+}
+
+#[test]
+fn ipv6_netmask_prefix_groups_clients() {
+    // §2.2: -M for IPv6 is a prefix length: snet = saddr masked to the prefix; §2.1: a netmask of
+    // the other family than the service is EINVAL.
+    let vip6 = "2001:db8::100";
+    let k = ServiceKey::Addr { protocol: Protocol::Tcp, addr: ip(vip6), port: 80 };
+    let mut ipvs = Ipvs::new();
+    let mut c = ServiceConfig::new(k);
+    c.scheduler = "rr".into();
+    c.persistent = Some(600);
+    c.netmask = crate::addr::Netmask::parse("64", true).unwrap();
+    ipvs.add_service(c).unwrap();
+    server(&mut ipvs, &k, "2001:db8:ff::1", FwdMethod::Route);
+    server(&mut ipvs, &k, "2001:db8:ff::2", FwdMethod::Route);
+    let p = |client: &str| PacketMeta::tcp(sa(client), sa(&format!("[{vip6}]:80")), SYN);
+    let a = to(ipvs.process_in(&p("[2001:db8:1:2::1]:1000"), secs(0)));
+    let b = to(ipvs.process_in(&p("[2001:db8:1:2:ffff::ff]:2000"), secs(1)));
+    let other = to(ipvs.process_in(&p("[2001:db8:1:3::1]:3000"), secs(2)));
+    assert_eq!(a, b, "same /64, same server");
+    assert_ne!(a, other);
+    let mut nets: Vec<IpAddr> = templates(&ipvs, secs(2)).iter().map(|t| t.caddr).collect();
+    nets.sort();
+    assert_eq!(nets, [ip("2001:db8:1:2::"), ip("2001:db8:1:3::")]);
+    ipvs.check_conns();
+
+    // Family mismatch between key and netmask.
+    let mut v4 = ServiceConfig::new(key(Protocol::Tcp, 81));
+    v4.persistent = Some(60);
+    v4.netmask = crate::addr::Netmask::parse("64", true).unwrap();
+    assert_eq!(ipvs.add_service(v4).unwrap_err().code(), crate::error::Code::Invalid);
+    let mut v6 = ServiceConfig::new(ServiceKey::Addr { protocol: Protocol::Tcp, addr: ip(vip6), port: 81 });
+    v6.persistent = Some(60);
+    v6.netmask = crate::addr::Netmask::parse("255.255.255.0", false).unwrap();
+    assert_eq!(ipvs.add_service(v6).unwrap_err().code(), crate::error::Code::Invalid);
+}
+
+#[test]
+fn persistent_nat_and_fwmark_real_server_ports() {
+    // §2.2: normal persistent service: conn and template dport = RS port; fwmark persistent
+    // service: the RS port is not used (dport = packet dport, template dport 0); non-persistent
+    // fwmark service: dport = dest.port ? dest.port : vport.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", Some(300));
+    server_port(&mut ipvs, &k, "192.168.1.1", FwdMethod::Masq, 8080);
+    let f = *ipvs.process_in(&tcp_pkt("1.1.1.1:1000", SYN), secs(0)).forward().unwrap();
+    assert_eq!((f.daddr, f.dport, f.fwd), (ip("192.168.1.1"), 8080, FwdMethod::Masq));
+    let t = templates(&ipvs, secs(0));
+    assert_eq!((t.len(), t[0].vport, t[0].dport), (1, 80, 8080));
+    let c = conn(&ipvs, 1000, secs(0)).unwrap();
+    assert_eq!((c.vport, c.dport), (80, 8080));
+
+    let pm = ServiceKey::Fwmark { mark: 1, family: Family::Inet };
+    service(&mut ipvs, pm, "rr", Some(300));
+    server_port(&mut ipvs, &pm, "192.168.1.2", FwdMethod::Masq, 8080);
+    let marked = PacketMeta::tcp(sa("2.2.2.2:1000"), sa("10.0.0.1:80"), SYN).with_fwmark(1);
+    let f = *ipvs.process_in(&marked, secs(0)).forward().unwrap();
+    assert_eq!((f.daddr, f.dport), (ip("192.168.1.2"), 80));
+    let t: Vec<ConnInfo> = templates(&ipvs, secs(0)).into_iter().filter(|t| t.protocol == 0).collect();
+    assert_eq!((t.len(), t[0].vport, t[0].dport), (1, 0, 0));
+
+    let nm = ServiceKey::Fwmark { mark: 2, family: Family::Inet };
+    service(&mut ipvs, nm, "rr", None);
+    server_port(&mut ipvs, &nm, "192.168.1.3", FwdMethod::Masq, 8080);
+    let marked = PacketMeta::tcp(sa("3.3.3.3:1000"), sa("10.0.0.1:80"), SYN).with_fwmark(2);
+    let f = *ipvs.process_in(&marked, secs(0)).forward().unwrap();
+    assert_eq!((f.daddr, f.dport), (ip("192.168.1.3"), 8080));
+    // The same service with a server without port: the packet's port.
+    let nz = ServiceKey::Fwmark { mark: 3, family: Family::Inet };
+    service(&mut ipvs, nz, "rr", None);
+    server(&mut ipvs, &nz, "192.168.1.4", FwdMethod::Masq);
+    let marked = PacketMeta::tcp(sa("3.3.3.3:1001"), sa("10.0.0.1:443"), SYN).with_fwmark(3);
+    let f = *ipvs.process_in(&marked, secs(0)).forward().unwrap();
+    assert_eq!((f.daddr, f.dport), (ip("192.168.1.4"), 443));
+    ipvs.check_conns();
+}
+
+#[test]
+fn found_template_keeps_its_timeout_after_persistence_edit() {
+    // §2.2: ct.timeout = svc.timeout only when the template is created; a found template's timeout
+    // is never reset from svc->timeout, so after -E -p 60 it is still re-armed with 300 s, while a
+    // new client's template gets 60 s.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    ipvs.process_in(&tcp_pkt("1.1.1.1:1000", SYN), secs(0));
+    assert_eq!(templates(&ipvs, secs(0))[0].expires.as_secs(), 300);
+    let mut c = ServiceConfig::new(k);
+    c.scheduler = "rr".into();
+    c.persistent = Some(60);
+    ipvs.edit_service(c).unwrap();
+    ipvs.process_in(&tcp_pkt("1.1.1.1:1001", SYN), secs(20));
+    let t = templates(&ipvs, secs(20));
+    assert_eq!((t.len(), t[0].controls, t[0].expires.as_secs()), (1, 2, 300));
+    ipvs.process_in(&tcp_pkt("2.2.2.2:1000", SYN), secs(20));
+    let t = templates(&ipvs, secs(20));
+    let new = t.iter().find(|t| t.caddr == ip("2.2.2.2")).unwrap();
+    assert_eq!(new.expires.as_secs(), 60);
+    ipvs.check_conns();
+}
+
+#[test]
+fn service_lookup_precedence() {
+    // §2.1 ip_vs_service_find: (1) marked packets: fwmark table; (2) exact <proto, vaddr, vport>;
+    // (3) TCP with a port-21 service and vport 20 or vport >= 1024: <TCP, vaddr, 21>; (4) port 0.
+    let mut ipvs = Ipvs::new();
+    let fm = ServiceKey::Fwmark { mark: 1, family: Family::Inet };
+    service(&mut ipvs, fm, "rr", None);
+    server(&mut ipvs, &fm, "192.168.1.1", FwdMethod::Route);
+    let exact = key(Protocol::Tcp, 80);
+    service(&mut ipvs, exact, "rr", None);
+    server(&mut ipvs, &exact, "192.168.1.2", FwdMethod::Route);
+    let zero = key(Protocol::Tcp, 0);
+    service(&mut ipvs, zero, "rr", Some(300));
+    server(&mut ipvs, &zero, "192.168.1.3", FwdMethod::Route);
+    let ftp = key(Protocol::Tcp, 21);
+    service(&mut ipvs, ftp, "rr", Some(300));
+    server(&mut ipvs, &ftp, "192.168.1.4", FwdMethod::Route);
+    // A fresh client for each packet so no template links two cases.
+    let mut n = 0;
+    let mut dest = |port: u16, mark: u32| {
+        n += 1;
+        let p = PacketMeta::tcp(sa(&format!("1.1.1.{n}:5000")), sa(&format!("{VIP}:{port}")), SYN);
+        to(ipvs.process_in(&p.with_fwmark(mark), secs(0)))
+    };
+    assert_eq!(dest(80, 1), "192.168.1.1", "fwmark first");
+    assert_eq!(dest(81, 1), "192.168.1.1");
+    assert_eq!(dest(80, 2), "192.168.1.2", "mark without a service falls through");
+    assert_eq!(dest(80, 0), "192.168.1.2", "exact beats port 0");
+    assert_eq!(dest(81, 0), "192.168.1.3", "port 0 last");
+    assert_eq!(dest(1023, 0), "192.168.1.3", "1023 is privileged: not FTP");
+    assert_eq!(dest(1024, 0), "192.168.1.4", "1024 reaches the FTP service");
+    assert_eq!(dest(20, 0), "192.168.1.4", "port 20 reaches the FTP service");
+    assert_eq!(dest(21, 0), "192.168.1.4");
+    // UDP never takes the FTP rule.
+    let u = PacketMeta::udp(sa("1.1.1.99:5000"), sa(&format!("{VIP}:2000")));
+    assert_eq!(ipvs.process_in(&u, secs(0)), InVerdict::Pass(PassReason::NoService));
+    ipvs.check_conns();
+}
+
+#[test]
+fn one_packet_applies_only_to_udp() {
+    // §2.3: -o is applied only when the packet is UDP: TCP through an -o fwmark service gets a
+    // normal hashed connection.
+    let mut ipvs = Ipvs::new();
+    let k = ServiceKey::Fwmark { mark: 5, family: Family::Inet };
+    let mut c = ServiceConfig::new(k);
+    c.scheduler = "rr".into();
+    c.one_packet = true;
+    ipvs.add_service(c).unwrap();
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    let syn = PacketMeta::tcp(sa("1.1.1.1:1000"), sa("10.0.0.1:80"), SYN).with_fwmark(5);
+    let f = *ipvs.process_in(&syn, secs(0)).forward().unwrap();
+    assert!(f.created && f.conn.is_some());
+    let ack = PacketMeta::tcp(sa("1.1.1.1:1000"), sa("10.0.0.1:80"), ACK).with_fwmark(5);
+    let again = *ipvs.process_in(&ack, secs(1)).forward().unwrap();
+    assert_eq!((again.created, again.conn), (false, f.conn));
+    assert_eq!(state(&ipvs, 1000, secs(1)).0, "ESTABLISHED");
+    let dns = PacketMeta::udp(sa("1.1.1.1:2000"), sa("10.0.0.1:53")).with_fwmark(5);
+    assert!(ipvs.process_in(&dns, secs(1)).forward().unwrap().conn.is_none());
+    assert_eq!(ipvs.connections(secs(1)).len(), 1);
+    assert_eq!(ipvs.stats.counters().conns, 2);
+    ipvs.check_conns();
+}
+
+#[test]
+fn scheduler_edit_rebinds_and_same_scheduler_keeps_state() {
+    // §1.1: init_service runs on creation or when -E changes the scheduler; §1.2/§1.3: rr starts
+    // at the list head, wrr with cw = mw. An -E naming the same scheduler keeps its state.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    for (addr, w) in [("192.168.1.1", 1), ("192.168.1.2", 2), ("192.168.1.3", 3)] {
+        let mut d = DestConfig::new(ip(addr));
+        d.weight = w;
+        ipvs.add_dest(&k, &d).unwrap();
+    }
+    let mut port = 1000;
+    let mut picks = |ipvs: &mut Ipvs, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                port += 1;
+                let a = to(ipvs.process_in(&tcp_pkt(&format!("1.1.1.1:{port}"), SYN), secs(0)));
+                a.trim_start_matches("192.168.1.").to_owned()
+            })
+            .collect()
+    };
+    // List order .3 .2 .1 (newest first).
+    assert_eq!(picks(&mut ipvs, 2), ["3", "2"]);
+    let edit = |ipvs: &mut Ipvs, sched: &str| {
+        let mut c = ServiceConfig::new(k);
+        c.scheduler = sched.into();
+        ipvs.edit_service(c).unwrap();
+    };
+    edit(&mut ipvs, "rr");
+    assert_eq!(picks(&mut ipvs, 2), ["1", "3"], "same scheduler: rr pointer kept");
+    edit(&mut ipvs, "wrr");
+    // wrr init: di = 1, mw = 3, cw = 3: .3; cw 2: .3 .2; cw 1: .3 .2 .1.
+    assert_eq!(picks(&mut ipvs, 7), ["3", "3", "2", "3", "2", "1", "3"]);
+    edit(&mut ipvs, "wrr");
+    assert_eq!(picks(&mut ipvs, 2), ["3", "2"], "same scheduler: wrr cw kept");
+    edit(&mut ipvs, "rr");
+    assert_eq!(picks(&mut ipvs, 1), ["3"], "rebound rr starts at the head");
+    ipvs.check_conns();
+}
+
+#[test]
+fn revived_server_keeps_its_connections() {
+    // §3.5: re-adding a deleted dest to the same service revives it from the trash, keeping its
+    // counters and connections: packets of its connection are forwarded again.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let c = "1.1.1.1:1000";
+    let first = *ipvs.process_in(&tcp_pkt(c, SYN), secs(0)).forward().unwrap();
+    let a = first.daddr.to_string();
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(0));
+    ipvs.del_dest(&k, ip(&a), None, secs(1)).unwrap();
+    assert_eq!(ipvs.process_in(&tcp_pkt(c, ACK), secs(2)), InVerdict::Drop(DropReason::DestUnavailable));
+    assert_eq!(ipvs.trash_len(), 1);
+    server(&mut ipvs, &k, &a, FwdMethod::Route);
+    assert_eq!(ipvs.trash_len(), 0);
+    let v = *ipvs.process_in(&tcp_pkt(c, ACK | PSH), secs(3)).forward().unwrap();
+    assert_eq!((v.created, v.conn, v.daddr, v.dest), (false, first.conn, first.daddr, first.dest));
+    assert_eq!(counts(&ipvs, &a), (1, 0, 0));
+    assert_eq!(dest_of(&ipvs, &a).stats.counters().conns, 1, "counters kept");
+    assert_eq!(state(&ipvs, 1000, secs(3)), ("ESTABLISHED", 900_000));
+    ipvs.check_conns();
+}
+
+#[test]
+fn expire_nodest_conn_reschedules_udp() {
+    // §3.5: expire_nodest_conn = 1: a packet of a connection whose dest was deleted expires it and
+    // is treated as new; a UDP datagram is always schedulable, so it goes to a live server.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Udp, 53);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let q = PacketMeta::udp(sa("1.1.1.1:4000"), sa(&format!("{VIP}:53")));
+    let first = *ipvs.process_in(&q, secs(0)).forward().unwrap();
+    ipvs.del_dest(&k, first.daddr, None, secs(1)).unwrap();
+    assert_eq!(ipvs.process_in(&q, secs(2)), InVerdict::Drop(DropReason::DestUnavailable));
+    ipvs.sysctl_mut().expire_nodest_conn = true;
+    let v = *ipvs.process_in(&q, secs(3)).forward().unwrap();
+    assert!(v.created);
+    assert_ne!(v.daddr, first.daddr);
+    let conns: Vec<ConnInfo> = ipvs.connections(secs(3));
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0].daddr, v.daddr);
+    assert_eq!(ipvs.stats.counters().conns, 2);
+    ipvs.check_conns();
+}
+
+#[test]
+fn weight_zero_reschedule_skips_controlled_and_covers_sctp_init() {
+    // §3.5: with expire_nodest_conn = 1 a new connection attempt (TCP SYN / SCTP INIT) on an entry
+    // to a weight-0 dest expires it and is rescheduled. Linux >= 5.16 ip_vs_in_hook tests
+    // `cp && !cp->control` first, so connections controlled by a persistence template are kept.
+    use super::sctp::chunk::{COOKIE_ECHO, INIT};
+    let mut ipvs = Ipvs::new();
+    ipvs.sysctl_mut().expire_nodest_conn = true;
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", Some(300));
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let c = "1.1.1.1:1000";
+    let first = *ipvs.process_in(&tcp_pkt(c, SYN), secs(0)).forward().unwrap();
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(0));
+    let mut q = DestConfig::new(first.daddr);
+    q.weight = 0;
+    ipvs.edit_dest(&k, &q).unwrap();
+    let v = *ipvs.process_in(&tcp_pkt(c, SYN), secs(1)).forward().unwrap();
+    assert_eq!((v.created, v.conn, v.daddr), (false, first.conn, first.daddr));
+    assert_eq!(state(&ipvs, 1000, secs(1)).0, "ESTABLISHED");
+    assert_eq!(ipvs.stats.counters().conns, 1);
+    ipvs.check_conns();
+
+    // SCTP: INIT on an ESTABLISHED association to a weight-0 server.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Sctp, 3868);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let inp = |ch| PacketMeta::sctp(sa(c), sa(&format!("{VIP}:3868")), ch);
+    let first = *ipvs.process_in(&inp(INIT), secs(0)).forward().unwrap();
+    ipvs.process_in(&inp(COOKIE_ECHO), secs(0));
+    assert_eq!(state(&ipvs, 1000, secs(0)).0, "ESTABLISHED");
+    let mut q = DestConfig::new(first.daddr);
+    q.weight = 0;
+    ipvs.edit_dest(&k, &q).unwrap();
+    // Without expire_nodest_conn the INIT stays on the entry (INPUT-ONLY init on ESTABLISHED).
+    let v = *ipvs.process_in(&inp(INIT), secs(1)).forward().unwrap();
+    assert_eq!((v.created, v.daddr), (false, first.daddr));
+    assert_eq!(state(&ipvs, 1000, secs(1)).0, "ESTABLISHED");
+    ipvs.sysctl_mut().expire_nodest_conn = true;
+    let v = *ipvs.process_in(&inp(INIT), secs(2)).forward().unwrap();
+    assert!(v.created);
+    assert_ne!(v.daddr, first.daddr);
+    assert_eq!(state(&ipvs, 1000, secs(2)), ("INIT1", 4_000));
+    assert_eq!(counts(&ipvs, &first.daddr.to_string()), (0, 0, 0));
+    ipvs.check_conns();
+}
+
+#[test]
+fn conn_reuse_mode_fin_wait_bit_only_for_nooutput() {
+    // §4.6: conn_reuse_mode bit 1 covers FIN_WAIT only with NOOUTPUT (DR/TUN); a NAT connection
+    // in FIN_WAIT is not rescheduled even with mode 3 (FIN_WAIT + input syn → SYN_RECV, §4.3).
+    let mut ipvs = Ipvs::new();
+    ipvs.sysctl_mut().conn_reuse_mode = 3;
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Masq);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Masq);
+    let c = "1.1.1.1:1000";
+    let first = *ipvs.process_in(&tcp_pkt(c, SYN), secs(0)).forward().unwrap();
+    let out = |flags| PacketMeta::tcp(SocketAddr::new(first.daddr, 80), sa(c), flags);
+    ipvs.process_out(&out(SYN | ACK), secs(0));
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(0));
+    // Server closes: ESTABLISHED + output fin → FIN_WAIT.
+    ipvs.process_out(&out(FIN | ACK), secs(1));
+    assert_eq!(state(&ipvs, 1000, secs(1)), ("FIN_WAIT", 120_000));
+    let v = *ipvs.process_in(&tcp_pkt(c, SYN), secs(2)).forward().unwrap();
+    assert_eq!((v.created, v.conn, v.daddr), (false, first.conn, first.daddr));
+    assert_eq!(state(&ipvs, 1000, secs(2)).0, "SYN_RECV");
+    assert_eq!(ipvs.stats.counters().conns, 1);
+    ipvs.check_conns();
+}
+
+#[test]
+fn overload_recomputed_only_when_thresholds_change() {
+    // §3.4 (6.12): OVERLOAD is recomputed only when an add/edit changes u or l, and then
+    // l_val <= total < u leaves it unchanged; an edit with the same thresholds never touches it.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    let mut a = DestConfig::new(ip("192.168.1.1"));
+    a.u_threshold = 4;
+    a.l_threshold = 2;
+    ipvs.add_dest(&k, &a).unwrap();
+    for p in 0..4 {
+        let c = format!("1.1.1.1:{}", 100 + p);
+        ipvs.process_in(&tcp_pkt(&c, SYN), secs(0));
+        ipvs.process_in(&tcp_pkt(&c, ACK), secs(0));
+    }
+    assert!(dest_of(&ipvs, "192.168.1.1").overloaded);
+    // One connection closes (RST → CLOSE, 10 s): 4 → 3, not below l = 2.
+    ipvs.process_in(&tcp_pkt("1.1.1.1:100", RST), secs(1));
+    ipvs.advance(secs(12));
+    assert_eq!(dest_of(&ipvs, "192.168.1.1").totalconns, 3);
+    assert!(dest_of(&ipvs, "192.168.1.1").overloaded);
+    // Same thresholds, new weight: unchanged.
+    a.weight = 5;
+    ipvs.edit_dest(&k, &a).unwrap();
+    assert!(dest_of(&ipvs, "192.168.1.1").overloaded);
+    // -x 8 -y 2: 2 <= 3 < 8, unchanged; no new connection is scheduled to it.
+    a.u_threshold = 8;
+    ipvs.edit_dest(&k, &a).unwrap();
+    assert!(dest_of(&ipvs, "192.168.1.1").overloaded);
+    assert_eq!(
+        ipvs.process_in(&tcp_pkt("2.2.2.2:1", SYN), secs(12)),
+        InVerdict::Reject(RejectReason::NoDestination)
+    );
+    // -y 4: 3 < 4 clears.
+    a.l_threshold = 4;
+    ipvs.edit_dest(&k, &a).unwrap();
+    assert!(!dest_of(&ipvs, "192.168.1.1").overloaded);
+    assert_eq!(to(ipvs.process_in(&tcp_pkt("2.2.2.2:2", SYN), secs(12))), "192.168.1.1");
+    ipvs.check_conns();
+}
+
+#[test]
+fn mh_weight_edit_rebuilds_like_a_fresh_service() {
+    // §1.13: -e to another non-zero weight sets last_weight and reassigns the Maglev table, so
+    // every client maps as on a service built with the new weights; §3.5: -w 0 keeps last_weight.
+    let mut ipvs = Ipvs::new();
+    let edited = key(Protocol::Tcp, 80);
+    // Same port on another VIP: mh hashes the server's address and port.
+    let fresh = ServiceKey::Addr { protocol: Protocol::Tcp, addr: ip("10.0.0.101"), port: 80 };
+    service(&mut ipvs, edited, "mh", None);
+    service(&mut ipvs, fresh, "mh", None);
+    for (k, w2) in [(edited, 1), (fresh, 3)] {
+        server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
+        let mut d = DestConfig::new(ip("192.168.1.2"));
+        d.weight = w2;
+        ipvs.add_dest(&k, &d).unwrap();
+    }
+    let picks = |ipvs: &mut Ipvs, vip: &str, round: u16| -> Vec<String> {
+        (0..200u32)
+            .map(|i| {
+                let client = SocketAddr::new(IpAddr::from([172, 16, (i >> 8) as u8, i as u8]), 1000 + round);
+                to(ipvs.process_in(&PacketMeta::tcp(client, sa(&format!("{vip}:80")), SYN), secs(0)))
+            })
+            .collect()
+    };
+    let before = picks(&mut ipvs, VIP, 0);
+    let mut d = DestConfig::new(ip("192.168.1.2"));
+    d.weight = 3;
+    ipvs.edit_dest(&edited, &d).unwrap();
+    let after = picks(&mut ipvs, VIP, 1);
+    assert_ne!(before, after);
+    assert_eq!(after, picks(&mut ipvs, "10.0.0.101", 2));
+    // Weight 0 then back to 3: last_weight stayed 3, the table is the same.
+    d.weight = 0;
+    ipvs.edit_dest(&edited, &d).unwrap();
+    d.weight = 3;
+    ipvs.edit_dest(&edited, &d).unwrap();
+    assert_eq!(after, picks(&mut ipvs, VIP, 3));
+    ipvs.check_conns();
+}
+
+#[test]
+fn secure_tcp_uses_the_dos_table() {
+    // §4.6 secure_tcp: 0 off, 1/2 automatic (only under memory pressure, which never happens
+    // here), 3 always; §4.3: then tcp_states_dos drives the states: NAT stays SYNACK (120 s,
+    // active in 6.12) until the real server's ACK; DR goes SYN → SYNACK → ESTABLISHED.
+    let mut ipvs = Ipvs::new();
+    let k = key(Protocol::Tcp, 80);
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Masq);
+    assert_eq!(ipvs.sysctl().secure_tcp, 0);
+    ipvs.sysctl_mut().secure_tcp = 1;
+    let c = "1.1.1.1:1000";
+    let out = |c: &str, flags| PacketMeta::tcp(sa("192.168.1.1:80"), sa(c), flags);
+    ipvs.process_in(&tcp_pkt(c, SYN), secs(0));
+    ipvs.process_out(&out(c, SYN | ACK), secs(0));
+    assert_eq!(state(&ipvs, 1000, secs(0)).0, "SYN_RECV", "mode 1 without memory pressure: normal table");
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(0));
+    assert_eq!(state(&ipvs, 1000, secs(0)).0, "ESTABLISHED");
+
+    ipvs.sysctl_mut().secure_tcp = 3;
+    let c = "1.1.1.1:2000";
+    ipvs.process_in(&tcp_pkt(c, SYN), secs(1));
+    assert_eq!(state(&ipvs, 2000, secs(1)), ("SYN_RECV", 60_000));
+    ipvs.process_out(&out(c, SYN | ACK), secs(1));
+    assert_eq!(state(&ipvs, 2000, secs(1)), ("SYNACK", 120_000));
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(2));
+    assert_eq!(state(&ipvs, 2000, secs(2)), ("SYNACK", 120_000));
+    assert_eq!(counts(&ipvs, "192.168.1.1"), (2, 0, 0), "SYNACK is active");
+    ipvs.process_out(&out(c, ACK), secs(3));
+    assert_eq!(state(&ipvs, 2000, secs(3)), ("ESTABLISHED", 900_000));
+    ipvs.check_conns();
+
+    let mut ipvs = Ipvs::new();
+    ipvs.sysctl_mut().secure_tcp = 3;
+    service(&mut ipvs, k, "rr", None);
+    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    ipvs.process_in(&tcp_pkt(c, SYN), secs(0));
+    assert_eq!(state(&ipvs, 2000, secs(0)), ("SYNACK", 120_000));
+    ipvs.process_in(&tcp_pkt(c, ACK), secs(1));
+    assert_eq!(state(&ipvs, 2000, secs(1)), ("ESTABLISHED", 900_000));
+    ipvs.sysctl_mut().secure_tcp = 0;
+    ipvs.process_in(&tcp_pkt(c, FIN), secs(2));
+    assert_eq!(state(&ipvs, 2000, secs(2)), ("FIN_WAIT", 120_000));
+    ipvs.check_conns();
+}

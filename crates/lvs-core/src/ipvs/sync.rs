@@ -697,4 +697,43 @@ mod tests {
         assert_eq!(b.sync_stats().conns_rejected, before);
         fresh.check_conns();
     }
+
+    #[test]
+    fn one_packet_connections_are_never_synced() {
+        // §2.3: OPS connections are never synced; templates never carry the flag, so the template
+        // of a persistent -o service is. sync_threshold 1 50 (§4.6: sync when in_pkts % period ==
+        // threshold) makes any other UDP connection go out on its first datagram.
+        let udp =
+            |port| ServiceKey::Addr { protocol: Protocol::Udp, addr: "10.0.0.100".parse().unwrap(), port };
+        let mut m = director(VIP, &[], None, SyncRole::Master);
+        m.sync_sysctl_mut().set_threshold(1, 50).unwrap();
+        for (port, one_packet, persistent) in [(53, true, None), (54, false, None), (55, true, Some(300))] {
+            let mut svc = ServiceConfig::new(udp(port));
+            svc.scheduler = "rr".into();
+            svc.one_packet = one_packet;
+            svc.persistent = persistent;
+            m.add_service(svc).unwrap();
+            m.add_dest(&udp(port), &DestConfig::new("10.0.0.11".parse().unwrap())).unwrap();
+        }
+        let dgram = |port: u16| PacketMeta::udp(sa("10.0.0.2:4000"), sa(&format!("10.0.0.100:{port}")));
+        for i in 0..60 {
+            let v = m.process_in(&dgram(53), Instant::from_millis(i));
+            assert!(v.forward().unwrap().conn.is_none());
+        }
+        assert_eq!(m.sync_take(Instant::from_millis(60), true), None, "60 OPS datagrams: nothing");
+        assert_eq!(m.sync_stats().conns_queued, 0);
+        // Control: the same datagram to the service without -o is synced at once.
+        m.process_in(&dgram(54), Instant::from_millis(61));
+        let msg = m.sync_take(Instant::from_millis(61), true).unwrap();
+        let r = records(&msg);
+        assert_eq!((r.len(), r[0].protocol, r[0].vport, r[0].flags & wf::ONE_PACKET), (1, 17, 54, 0));
+        // Persistent -o: only the template, never its one-packet connections.
+        for i in 0..5 {
+            m.process_in(&dgram(55), Instant::from_millis(70 + i));
+        }
+        let msg = m.sync_take(Instant::from_millis(80), true).unwrap();
+        let r = records(&msg);
+        assert!(!r.is_empty());
+        assert!(r.iter().all(|c| c.flags & wf::TEMPLATE != 0 && c.vport == 55 && c.cport == 0), "{r:?}");
+    }
 }

@@ -526,3 +526,51 @@ fn save_restore_round_trips_random_rule_sets() {
     }
     assert!(exact >= 60, "too few IPv4-only rounds to check exact text ({exact})");
 }
+
+#[test]
+fn persistence_timeout_range_is_one_to_thirty_one_days() {
+    // §2.2: -p range 1..2678400 (MAX_TIMEOUT 86400*31), in ipvsadm and in the table itself.
+    let mut ipvs = Ipvs::new();
+    ok(&mut ipvs, "-A -t 10.0.0.1:80 -s rr -p 2678400");
+    ok(&mut ipvs, "-A -t 10.0.0.1:81 -s rr -p 1");
+    assert_eq!(
+        err(&mut ipvs, "-A -t 10.0.0.1:82 -s rr -p 2678401"),
+        (2, "invalid timeout value `2678401' specified".into())
+    );
+    assert_eq!(ok(&mut ipvs, "-S -n"), "-A -t 10.0.0.1:80 -s rr -p 2678400\n-A -t 10.0.0.1:81 -s rr -p 1\n");
+    let key = |port| ServiceKey::Addr { protocol: Protocol::Tcp, addr: "10.0.0.2".parse().unwrap(), port };
+    for (port, timeout, good) in
+        [(80, 2_678_400, true), (81, 2_678_401, false), (82, 0, false), (83, 1, true)]
+    {
+        let mut c = crate::model::ServiceConfig::new(key(port));
+        c.persistent = Some(timeout);
+        let r = ipvs.add_service(c);
+        assert_eq!(r.is_ok(), good, "-p {timeout}");
+        if let Err(e) = r {
+            assert_eq!(e.code(), crate::error::Code::Invalid);
+        }
+    }
+    // -E with an out-of-range timeout is refused the same way and leaves the service alone.
+    let mut c = crate::model::ServiceConfig::new(key(80));
+    c.persistent = Some(2_678_401);
+    assert!(ipvs.edit_service(c).is_err());
+    assert_eq!(ipvs.service(&key(80)).unwrap().config().persistent, Some(2_678_400));
+}
+
+#[test]
+fn scheduler_names_are_not_validated_by_ipvsadm() {
+    // §1.0: ipvsadm copies -s without checking it, so `twos` (not in its help) and `none` (no
+    // scheduler bound) are accepted; an unknown name fails in the kernel with ENOENT.
+    let mut ipvs = Ipvs::new();
+    ok(&mut ipvs, "-A -t 10.0.0.1:80 -s twos");
+    ok(&mut ipvs, "-A -u 10.0.0.1:53 -s none");
+    ok(&mut ipvs, "-E -t 10.0.0.1:80 -s twos -p 60");
+    assert_eq!(ok(&mut ipvs, "-S -n"), "-A -t 10.0.0.1:80 -s twos -p 60\n-A -u 10.0.0.1:53 -s none\n");
+    let listing = ok(&mut ipvs, "-Ln");
+    assert!(listing.contains("TCP  10.0.0.1:80 twos persistent 60\n"), "{listing}");
+    assert!(listing.contains("UDP  10.0.0.1:53 none\n"), "{listing}");
+    assert_eq!(
+        err(&mut ipvs, "-A -t 10.0.0.1:81 -s bogus"),
+        (255, "Scheduler or persistence engine not found".into())
+    );
+}

@@ -323,4 +323,57 @@ mod tests {
         s.dests_changed(fx.list(), DestChange::Init).unwrap();
         assert_eq!(s.cache.len(), 0);
     }
+
+    #[test]
+    fn new_entries_stop_at_one_and_a_half_times_max_size() {
+        // §1.15 (6.12.105+): creating an entry is refused at max_size * 3 / 2 entries; the packet
+        // is still scheduled (the wlc pick is returned), only not remembered.
+        use super::super::lblc::{HARD_CAP, MAX_SIZE};
+        assert_eq!(HARD_CAP, 16384 * 3 / 2);
+        assert_eq!(MAX_SIZE, 1024 * 16);
+        let mut fx = Fixture::default();
+        let mut s = Lblcr::default();
+        let a = fx.add(&mut s, "10.0.0.1", 1);
+        let dst = |i: u32| std::net::Ipv4Addr::from(0x0b00_0000 + i).to_string();
+        for i in 0..(HARD_CAP + 10) as u32 {
+            assert_eq!(fx.pick(&mut s, &to(&dst(i))), Some(a), "still scheduled");
+        }
+        assert_eq!(s.cache.len(), HARD_CAP);
+        assert_eq!(members(&mut s, &dst(0)), [a]);
+        assert!(members(&mut s, &dst(HARD_CAP as u32)).is_empty(), "refused entry");
+    }
+
+    #[test]
+    fn over_size_tables_shed_idle_entries() {
+        // §1.14/§1.15: a timer run (every 60 s) over max_size removes entries idle for
+        // ENTRY_TIMEOUT (6 min), goal = min((entries - max_size) * 4 / 3, max_size / 2), scanning
+        // whole buckets; recently used entries stay.
+        use super::super::lblc::MAX_SIZE;
+        let mut fx = Fixture::default();
+        let mut s = Lblcr::default();
+        let a = fx.add(&mut s, "10.0.0.1", 1);
+        let n = MAX_SIZE + 100;
+        let dst = |i: usize| std::net::Ipv4Addr::from(0x0b00_0000 + i as u32).to_string();
+        for i in 0..n {
+            fx.pick(&mut s, &to(&dst(i)));
+        }
+        assert_eq!(s.cache.len(), n);
+        s.tick(fx.list(), Instant::from_secs(60));
+        s.tick(fx.list(), Instant::from_secs(300));
+        assert_eq!(s.cache.len(), n, "nothing idle for 6 minutes yet");
+        // Touch every 50th destination at 359 s; the rest have been idle since 0.
+        fx.now = Instant::from_secs(359);
+        for i in (0..n).step_by(50) {
+            assert_eq!(fx.pick(&mut s, &to(&dst(i))), Some(a));
+        }
+        s.tick(fx.list(), Instant::from_secs(360));
+        let gone = n - s.cache.len();
+        let goal = 100 * 4 / 3;
+        assert!(gone >= goal, "{gone} removed, goal {goal}");
+        assert!(gone < goal + 100, "{gone} removed: whole buckets, not the table");
+        assert!(s.cache.len() <= MAX_SIZE);
+        for i in (0..n).step_by(50) {
+            assert_eq!(members(&mut s, &dst(i)), [a], "recently used entry {i} kept");
+        }
+    }
 }

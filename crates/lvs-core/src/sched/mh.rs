@@ -429,4 +429,34 @@ mod tests {
         fx.add(&mut s, "11.0.0.1", 1);
         assert_eq!(s.table(fx.list()), &full[..]);
     }
+
+    #[test]
+    fn edit_to_another_weight_rebuilds_with_the_new_last_weight() {
+        // §1.13: last_weight = the latest non-zero configured weight, turns come from it, and the
+        // table is reassigned on upd_dest: editing b from 1 to 3 gives the table of a service
+        // built with weights 1 and 3 from the start.
+        let mut fx = Fixture::default();
+        let mut s = Maglev::default();
+        let a = fx.add(&mut s, "10.0.0.1", 1);
+        let b = fx.add(&mut s, "10.0.0.2", 1);
+        let before = s.table(fx.list()).to_vec();
+        fx.edit(&mut s, b, |d| {
+            d.weight = 3;
+            d.last_weight = 3;
+        });
+        let edited = s.table(fx.list()).to_vec();
+        assert_ne!(edited, before);
+        let mut fresh_fx = Fixture::default();
+        let mut fresh = Maglev::default();
+        fresh_fx.add(&mut fresh, "10.0.0.1", 1);
+        fresh_fx.add(&mut fresh, "10.0.0.2", 3);
+        let addrs = |fx: &Fixture, t: &[Option<DestId>]| -> Vec<String> {
+            t.iter().map(|x| fx.arena.get(x.unwrap()).unwrap().addr.to_string()).collect()
+        };
+        assert_eq!(addrs(&fx, &edited), addrs(&fresh_fx, fresh.table(fresh_fx.list())));
+        // Turns 1 and 3: b holds about three quarters of the slots.
+        let (na, nb) = (count(&mut s, &fx, a), count(&mut s, &fx, b));
+        assert_eq!(na + nb, TAB_SIZE);
+        assert!((nb as f64 / TAB_SIZE as f64 - 0.75).abs() < 0.03, "{nb} of {TAB_SIZE}");
+    }
 }
