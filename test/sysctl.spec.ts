@@ -8,6 +8,7 @@ const DEFAULTS = {
   sloppy_tcp: 0,
   sloppy_sctp: 0,
   conn_reuse_mode: 1,
+  secure_tcp: 0,
   lblc_expiration: 86400,
   lblcr_expiration: 86400,
   sync_version: 1,
@@ -103,10 +104,10 @@ test('sysctl.conf files: IPVS lines applied, others skipped, a bad line named an
   t.like(d.sysctl(), { expire_nodest_conn: 1, sloppy_tcp: 1, sync_threshold: [3, 40] });
 
   const fresh = await Director.open();
-  const err = t.throws(() => applySysctlConf(fresh, `${conf}net.ipv4.vs.secure_tcp = 3\n`, '90-lvs.conf'), {
+  const err = t.throws(() => applySysctlConf(fresh, `${conf}net.ipv4.vs.drop_packet = 3\n`, '90-lvs.conf'), {
     instanceOf: LvsError,
   });
-  t.is(err?.message, '90-lvs.conf:7: net.ipv4.vs.secure_tcp: not supported by lvs (it behaves as secure_tcp = 0)');
+  t.is(err?.message, '90-lvs.conf:7: net.ipv4.vs.drop_packet: not supported by lvs (it behaves as drop_packet = 0)');
   t.deepEqual(fresh.sysctl(), DEFAULTS, 'the lines before it were taken back');
   t.throws(() => parseSysctlConf('net.ipv4.vs.sloppy_tcp\n', 'x.conf'), {
     message: "x.conf:1: expected 'name = value': net.ipv4.vs.sloppy_tcp",

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 /// Every sysctl lvs acts on, in the kernel's `vs_vars[]` order.
 pub const SUPPORTED: &[&str] = &[
+    "secure_tcp",
     "sync_version",
     "sync_persist_mode",
     "sync_qlen_max",
@@ -35,7 +36,6 @@ const FIXED: &[(&str, &str)] = &[
     ("drop_entry", "0"),
     ("drop_packet", "0"),
     ("conntrack", "0"),
-    ("secure_tcp", "0"),
     ("snat_reroute", "1"),
     ("sync_ports", "1"),
     ("sync_sock_size", "0"),
@@ -93,6 +93,7 @@ pub fn get(ipvs: &Ipvs, name: &str) -> Result<String> {
     let sched = ipvs.sched_tunables();
     let flag = |b: bool| u8::from(b).to_string();
     Ok(match name {
+        "secure_tcp" => conn.secure_tcp.to_string(),
         "sync_version" => sync.version.to_string(),
         "sync_persist_mode" => flag(sync.persist_mode),
         "sync_qlen_max" => sync.qlen_max.to_string(),
@@ -135,6 +136,8 @@ pub fn set_all<'a>(ipvs: &mut Ipvs, settings: impl IntoIterator<Item = (&'a str,
         let name = bare(name);
         let on = |v: &str| int(name, v).map(|v| v != 0);
         match name {
+            // 1 and 2 switch to the DoS table only under memory pressure, which lvs never reports.
+            "secure_tcp" => conn.secure_tcp = in_range(name, value, 0, 3)? as u32,
             "sync_version" => sync.version = in_range(name, value, 0, 1)? as u8,
             "sync_persist_mode" => sync.persist_mode = on(value)?,
             "sync_qlen_max" => sync.qlen_max = in_range(name, value, 1, i64::from(i32::MAX))? as usize,
@@ -228,6 +231,7 @@ mod tests {
                 ("sloppy_sctp", "1"),
                 ("expire_quiescent_template", "1"),
                 ("conn_reuse_mode", "3"),
+                ("secure_tcp", "3"),
                 ("sync_threshold", "5 100"),
                 ("sync_version", "0"),
                 ("sync_persist_mode", "1"),
@@ -240,6 +244,7 @@ mod tests {
         let c = ipvs.sysctl();
         assert!(c.sloppy_tcp && c.sloppy_sctp && c.expire_quiescent_template);
         assert_eq!(c.conn_reuse_mode, 3);
+        assert!(c.tcp_dos());
         let s = ipvs.sync_sysctl();
         assert_eq!((s.threshold, s.period, s.version, s.persist_mode, s.qlen_max), (5, 100, 0, true, 64));
         assert_eq!(ipvs.sched_tunables().lblc_expiration, Duration::from_secs(60));
@@ -250,7 +255,8 @@ mod tests {
     fn one_bad_setting_changes_nothing_and_is_named() {
         let mut ipvs = Ipvs::new();
         let before = all(&ipvs);
-        let cases: [(&str, &str, &str, &str); 8] = [
+        let cases: [(&str, &str, &str, &str); 9] = [
+            ("secure_tcp", "4", "ERANGE", "net.ipv4.vs.secure_tcp: 4 is out of range 0..3"),
             ("sync_version", "2", "ERANGE", "net.ipv4.vs.sync_version: 2 is out of range 0..1"),
             (
                 "sync_threshold",

@@ -484,6 +484,7 @@ export class Director implements Disposable {
       sloppy_tcp: num('sloppy_tcp'),
       sloppy_sctp: num('sloppy_sctp'),
       conn_reuse_mode: num('conn_reuse_mode'),
+      secure_tcp: num('secure_tcp'),
       lblc_expiration: num('lblc_expiration'),
       lblcr_expiration: num('lblcr_expiration'),
       sync_version: num('sync_version'),

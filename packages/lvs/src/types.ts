@@ -332,6 +332,11 @@ export interface IpvsSysctls {
    * FIN_WAIT whose replies bypass the director (DR/TUN) (1).
    */
   readonly conn_reuse_mode: number;
+  /**
+   * 3: TCP states follow the kernel's `tcp_states_dos` table (SYN floods age out sooner); 1 and 2
+   * switch only under memory pressure, which lvs never has, so they act as 0 (0).
+   */
+  readonly secure_tcp: number;
   /** Seconds before an idle lblc entry is dropped (86400). */
   readonly lblc_expiration: number;
   /** Seconds before an idle lblcr entry is dropped (86400). */
