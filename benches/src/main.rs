@@ -9,6 +9,8 @@
 //! * `conn-new [SCHED...]`: schedule + insert of new connections for every scheduler in
 //!   `lvs_core::sched::SCHEDULER_NAMES` (or only the named ones) at 10, 100 and 1000 real servers;
 //!   `conn-new-batch` the same through `process_in_batch`.
+//! * `conn-new-steady[-batch] SCHED [SERVERS PREFILL N]`: N new connections after PREFILL
+//!   (defaults 100, 100k, 92,160: no table doubling in between), for instruction counts.
 //! * `conn-memory [N]`: bytes per entry from the structures' allocated capacities at N (default
 //!   10M) NAT connections, plus the process RSS, insert rate and bulk expiry rate.
 //! * `engine-nat [N...]` / `engine-dr [N...]`: the whole frame path of `lvs_core::engine::Engine`
@@ -262,6 +264,39 @@ fn conn_new(only: &[String], batch: bool) {
     println!();
 }
 
+/// A steady-state run for instruction counts (`valgrind --tool=callgrind`): `prefill` new
+/// connections, then `n` more (single or batched) with the table never doubling in between. Run it
+/// with `n` and with 0 and subtract: the difference is `n` new connections' instructions.
+fn conn_new_steady(sched: &str, servers: usize, prefill: usize, n: usize, batch: bool) {
+    let mut ipvs = director(sched, servers);
+    let pkts: Vec<PacketMeta> = (0..prefill + n).map(|i| packet(i, SYN)).collect();
+    for p in &pkts[..prefill] {
+        ipvs.process_in(p, Clock::ZERO);
+    }
+    let mut verdicts = Vec::with_capacity(BATCH);
+    let mut per = Vec::new();
+    for chunk in pkts[prefill..].chunks(BATCH) {
+        let t = Instant::now();
+        if batch {
+            verdicts.clear();
+            ipvs.process_in_batch(chunk, Clock::ZERO, &mut verdicts);
+        } else {
+            for p in chunk {
+                black_box(ipvs.process_in(p, Clock::ZERO));
+            }
+        }
+        per.push(t.elapsed().as_nanos() as f64 / chunk.len() as f64);
+    }
+    assert_eq!(ipvs.conn_stats().conns, (prefill + n) as u64, "every packet made a connection");
+    if !per.is_empty() {
+        let s = summarize(per);
+        println!(
+            "conn-new-steady {sched} {servers} servers, {prefill} + {n}: {:.1} ({:.1}) ns per connection",
+            s.median, s.p90
+        );
+    }
+}
+
 fn conn_memory(n: usize) {
     println!("## conn-memory: {} NAT connections (IPv4)\n", human(n));
     let rss0 = rss_mib();
@@ -439,6 +474,11 @@ fn main() {
         "conn-lookup" => conn_lookup(if rest.is_empty() { &[1_000_000, 10_000_000] } else { &rest }),
         "conn-new" => conn_new(args.get(1..).unwrap_or(&[]), false),
         "conn-new-batch" => conn_new(args.get(1..).unwrap_or(&[]), true),
+        "conn-new-steady" | "conn-new-steady-batch" => {
+            let arg = |i: usize, d: usize| rest.get(i).copied().unwrap_or(d);
+            let sched = args.get(1).map_or("rr", String::as_str);
+            conn_new_steady(sched, arg(0, 100), arg(1, 100_000), arg(2, 92_160), cmd.ends_with("batch"));
+        }
         "conn-memory" => conn_memory(rest.first().copied().unwrap_or(10_000_000)),
         "engine-nat" => {
             engine_path(FwdMethod::Masq, if rest.is_empty() { &[1000, 1_000_000] } else { &rest })
@@ -456,7 +496,7 @@ fn main() {
         }
         _ => {
             println!(
-                "usage: lvs-benches <conn-lookup [N...] | conn-new [SCHED...] | conn-new-batch [SCHED...] | conn-memory [N] | engine-nat [N...] | engine-dr [N...] | all>"
+                "usage: lvs-benches <conn-lookup [N...] | conn-new [SCHED...] | conn-new-batch [SCHED...] | conn-new-steady[-batch] SCHED [SERVERS PREFILL N] | conn-memory [N] | engine-nat [N...] | engine-dr [N...] | all>"
             );
         }
     }

@@ -4,7 +4,7 @@
 //! packets, `advance` for timers, `route_flow` for "where would this client go".
 
 use crate::addr::is_unicast;
-use crate::conn::table::{flags as cf, Addr, ConnTable, Entry, KERNEL_HASHED, TPL, V6};
+use crate::conn::table::{flags as cf, Addr, ConnTable, Entry, FlowHash, KERNEL_HASHED, TPL, V6};
 use crate::conn::{
     ipproto, sctp, tcp, udp, ConnId, ConnInfo, ConnMemory, ConnTableStats, Dir, DropReason, Forward,
     InVerdict, OutVerdict, PacketMeta, PassReason, RejectReason, Sysctl, FTP_DATA_PORT, FTP_PORT,
@@ -26,6 +26,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
+mod svc_cache;
 mod sync;
 
 /// How long a deleted real server with no connections stays revivable (`IP_VS_DEST_TRASH_PERIOD`).
@@ -63,6 +64,8 @@ impl Service {
 pub struct Ipvs {
     services: Vec<Service>,
     index: HashMap<ServiceKey, usize, KeyHash>,
+    /// `find_service` results for the packet path; emptied whenever `index` changes.
+    svc_cache: svc_cache::SvcCache,
     dests: DestArena,
     trash: Vec<DestId>,
     /// Totals over all services.
@@ -102,15 +105,12 @@ impl Conns {
     }
 }
 
-/// [`Ipvs::warm`] for one packet of a family.
+/// [`Ipvs::warm`] for one packet of a family: its hashes, and the slots they name read.
 #[inline]
-fn warm_af<A: Addr>(t: &ConnTable<A>, p: &PacketMeta, c: A, v: A, start: bool) -> u64 {
-    let home = t.touch(t.in_hash(p.protocol, c, p.sport, v, p.dport));
-    if start {
-        home ^ t.touch_out(p.protocol, c, p.sport)
-    } else {
-        home
-    }
+fn warm_af<A: Addr>(t: &ConnTable<A>, p: &PacketMeta, c: A, v: A, sink: &mut u64) -> FlowHash {
+    let h = t.flow_hash(p.protocol, c, p.sport, v, p.dport, may_start_conn(p));
+    *sink ^= t.touch(h.key()) ^ t.touch_out(&h);
+    h
 }
 
 /// Selects a family's table.
@@ -226,10 +226,31 @@ const SCHED_TICK_MS: u64 = 1000;
 const BATCH: usize = 16;
 
 /// A scheduled connection: stored in the table, or a one-packet connection that is dropped after
-/// its packet.
-enum Slot<A> {
+/// its packet (its entry waits in the table's one-packet stash). Small, like [`NoConn`], so that
+/// results passed up through the scheduling functions are not copies of whole entries.
+#[derive(Clone, Copy)]
+enum Slot {
     Stored(u32),
-    OnePacket(Entry<A>),
+    OnePacket,
+}
+
+/// The verdict on a client packet that gets no connection.
+#[derive(Clone, Copy)]
+enum NoConn {
+    Pass(PassReason),
+    Drop(DropReason),
+    Reject(RejectReason),
+}
+
+impl From<NoConn> for InVerdict {
+    #[inline]
+    fn from(n: NoConn) -> InVerdict {
+        match n {
+            NoConn::Pass(r) => InVerdict::Pass(r),
+            NoConn::Drop(r) => InVerdict::Drop(r),
+            NoConn::Reject(r) => InVerdict::Reject(r),
+        }
+    }
 }
 
 impl Default for Ipvs {
@@ -237,6 +258,7 @@ impl Default for Ipvs {
         Ipvs {
             services: Vec::new(),
             index: HashMap::default(),
+            svc_cache: svc_cache::SvcCache::default(),
             dests: DestArena::default(),
             trash: Vec::new(),
             stats: Stats::default(),
@@ -270,6 +292,7 @@ impl Ipvs {
         self.count_service(&cfg.key, true);
         self.pe_services += cfg.pe.is_some() as usize;
         self.index.insert(cfg.key, self.services.len());
+        self.svc_cache.clear();
         self.services.push(Service { config: cfg, scheduler, order: Vec::new(), stats: Stats::default() });
         Ok(())
     }
@@ -290,6 +313,7 @@ impl Ipvs {
     /// `-D`: deletes a service; its servers go to the trash.
     pub fn del_service(&mut self, key: &ServiceKey, now: Instant) -> Result<()> {
         let i = self.index.remove(key).ok_or_else(Error::no_service)?;
+        self.svc_cache.clear();
         let svc = self.services.swap_remove(i);
         self.count_service(key, false);
         self.pe_services -= svc.config.pe.is_some() as usize;
@@ -669,7 +693,7 @@ impl Ipvs {
     /// ([`DropReason::NoPeData`]); use [`process_in_payload`](Self::process_in_payload) for them.
     #[inline]
     pub fn process_in(&mut self, pkt: &PacketMeta, now: Instant) -> InVerdict {
-        self.process_in_with(pkt, None, now)
+        self.process_in_with(pkt, None, None, now)
     }
 
     /// [`process_in`](Self::process_in) with the packet's transport payload, which persistence
@@ -677,38 +701,56 @@ impl Ipvs {
     /// (client network, virtual service and Call-ID), so clients behind one address with
     /// different calls can go to different servers and every datagram of one call to the same.
     pub fn process_in_payload(&mut self, pkt: &PacketMeta, payload: Payload<'_>, now: Instant) -> InVerdict {
-        self.process_in_with(pkt, Some(payload), now)
+        self.process_in_with(pkt, Some(payload), None, now)
     }
 
+    /// `hash`: the packet's hashes in its family's table, when [`warm`](Self::warm) made them.
     #[inline]
-    fn process_in_with(&mut self, pkt: &PacketMeta, payload: Option<Payload<'_>>, now: Instant) -> InVerdict {
+    fn process_in_with(
+        &mut self,
+        pkt: &PacketMeta,
+        payload: Option<Payload<'_>>,
+        hash: Option<&FlowHash>,
+        now: Instant,
+    ) -> InVerdict {
         if Protocol::from_number(pkt.protocol).is_none() {
             return InVerdict::Pass(PassReason::UnsupportedProtocol);
         }
         match (pkt.saddr, pkt.daddr) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
-                self.in_af::<u32>(pkt, payload, u32::from(s), u32::from(d), now)
+                self.in_af::<u32>(pkt, payload, u32::from(s), u32::from(d), hash, now)
             }
-            (IpAddr::V6(s), IpAddr::V6(d)) => self.in_af::<V6>(pkt, payload, s.octets(), d.octets(), now),
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                self.in_af::<V6>(pkt, payload, s.octets(), d.octets(), hash, now)
+            }
             _ => InVerdict::Drop(DropReason::Malformed),
         }
     }
 
-    /// [`process_in`](Self::process_in) for a batch. The home slots of the next 16 packets are
-    /// read while the current 16 are processed, so their cache misses overlap with work instead of
-    /// stalling it. Verdicts are appended to `out`.
+    /// [`process_in`](Self::process_in) for a batch. The next 16 packets are hashed and their
+    /// home slots read while the current 16 are processed, so their cache misses overlap with work
+    /// instead of stalling it; the hashes are used again for the lookups and inserts. Verdicts are
+    /// appended to `out`.
     pub fn process_in_batch(&mut self, pkts: &[PacketMeta], now: Instant, out: &mut Vec<InVerdict>) {
         out.reserve(pkts.len());
-        let mut chunks = pkts.chunks(BATCH).peekable();
-        if let Some(first) = chunks.peek() {
-            self.warm(first);
-        }
-        while let Some(chunk) = chunks.next() {
-            if let Some(next) = chunks.peek() {
-                self.warm(next);
+        let mut chunks = pkts.chunks(BATCH);
+        let Some(mut chunk) = chunks.next() else { return };
+        let (mut cur, mut next) = ([None; BATCH], [None; BATCH]);
+        self.warm(chunk, &mut cur);
+        loop {
+            let following = chunks.next();
+            if let Some(n) = following {
+                self.warm(n, &mut next);
             }
-            for p in chunk {
-                out.push(self.process_in(p, now));
+            for (p, h) in chunk.iter().zip(&cur) {
+                out.push(self.process_in_with(p, None, h.as_ref(), now));
+            }
+            match following {
+                Some(n) => {
+                    chunk = n;
+                    std::mem::swap(&mut cur, &mut next);
+                }
+                None => break,
             }
         }
     }
@@ -791,19 +833,20 @@ impl Ipvs {
         }
     }
 
-    /// Reads the home slot of every packet of a batch before any is processed, and for packets
-    /// that may start a connection the reply-index slot it would take, so that their cache misses
-    /// are in flight together.
-    fn warm(&self, pkts: &[PacketMeta]) {
+    /// Hashes every packet of a batch and reads its home slot before any is processed, and for
+    /// packets that may start a connection the reply-index slot it would take, so that their cache
+    /// misses are in flight together.
+    fn warm(&self, pkts: &[PacketMeta], hashes: &mut [Option<FlowHash>; BATCH]) {
         let mut sink = 0u64;
-        for p in pkts {
-            let start = may_start_conn(p);
-            sink ^= match (p.saddr, p.daddr) {
+        for (p, h) in pkts.iter().zip(hashes.iter_mut()) {
+            *h = match (p.saddr, p.daddr) {
                 (IpAddr::V4(s), IpAddr::V4(d)) => {
-                    warm_af(&self.conns.v4, p, u32::from(s), u32::from(d), start)
+                    Some(warm_af(&self.conns.v4, p, u32::from(s), u32::from(d), &mut sink))
                 }
-                (IpAddr::V6(s), IpAddr::V6(d)) => warm_af(&self.conns.v6, p, s.octets(), d.octets(), start),
-                _ => 0,
+                (IpAddr::V6(s), IpAddr::V6(d)) => {
+                    Some(warm_af(&self.conns.v6, p, s.octets(), d.octets(), &mut sink))
+                }
+                _ => None,
             };
         }
         std::hint::black_box(sink);
@@ -895,16 +938,20 @@ impl Ipvs {
         payload: Option<Payload<'_>>,
         c: A,
         v: A,
+        hash: Option<&FlowHash>,
         now: Instant,
     ) -> InVerdict {
         let now_ms = now.millis();
         let table = A::table(&self.conns);
-        if may_start_conn(pkt) {
-            // The reply-index slot a new NAT connection would take: read now, so its miss overlaps
-            // the lookup's instead of following it.
-            std::hint::black_box(table.touch_out(pkt.protocol, c, pkt.sport));
-        }
-        let mut found = table.lookup_in(pkt.protocol, c, pkt.sport, v, pkt.dport);
+        // Hashed once: the lookup here, the inserts of a new connection later.
+        let hash = match hash {
+            Some(h) => *h,
+            None => table.flow_hash(pkt.protocol, c, pkt.sport, v, pkt.dport, may_start_conn(pkt)),
+        };
+        // The reply-index slot a new NAT connection would take: read now, so its miss overlaps
+        // the lookup's instead of following it.
+        std::hint::black_box(table.touch_out(&hash));
+        let mut found = table.lookup_in_hashed(hash.key(), pkt.protocol, c, pkt.sport, v, pkt.dport);
         if let Some(id) = found {
             let e = A::table(&self.conns).get(id);
             let (control, dest_id) = (e.control, e.dest);
@@ -936,27 +983,25 @@ impl Ipvs {
         }
         let (slot, created) = match found {
             Some(id) => (Slot::Stored(id), false),
-            None => match self.schedule_new::<A>(pkt, payload, c, v, now) {
+            None => match self.schedule_new::<A>(pkt, payload, c, v, &hash, now) {
                 Ok(slot) => (slot, true),
-                Err(verdict) => return verdict,
+                Err(no) => return no.into(),
             },
         };
         self.finish_in::<A>(slot, pkt, created, now_ms)
     }
 
     /// Statistics, state transition and timer of an accepted client packet.
-    fn finish_in<A: Fam>(
-        &mut self,
-        slot: Slot<A>,
-        pkt: &PacketMeta,
-        created: bool,
-        now_ms: u64,
-    ) -> InVerdict {
+    fn finish_in<A: Fam>(&mut self, slot: Slot, pkt: &PacketMeta, created: bool, now_ms: u64) -> InVerdict {
         let Ipvs { conns, dests, services, stats, sysctl, svc_of_dest, .. } = self;
         let table = A::table_mut(conns);
         let (mut transient, id) = match slot {
             Slot::Stored(id) => (None, id),
-            Slot::OnePacket(e) => (Some(e), NO_CONTROL),
+            Slot::OnePacket => match table.take_one_packet() {
+                Some(e) => (Some(e), NO_CONTROL),
+                // Not reached: `new_conn` stashes the entry right before it returns `OnePacket`.
+                None => return InVerdict::Drop(DropReason::TableFull),
+            },
         };
         let e = match transient.as_mut() {
             Some(e) => e,
@@ -1127,14 +1172,13 @@ impl Ipvs {
             len: 0,
             fwmark: 0,
         };
-        let res = self.new_conn::<A>(&as_client, client, vaddr, did, pkt.sport, false, ct, now_ms);
+        let res = self.new_conn::<A>(si, &as_client, client, vaddr, None, did, pkt.sport, false, ct, now_ms);
         if ct != NO_CONTROL {
             let table = A::table_mut(&mut self.conns);
             let t_timeout = table.get(ct).control as u64 * 1000;
             table.rearm(ct, now_ms + t_timeout);
         }
         let Ok(Slot::Stored(id)) = res else { return None };
-        self.count_conn(si, did);
         Some(id)
     }
 
@@ -1145,34 +1189,48 @@ impl Ipvs {
         payload: Option<Payload<'_>>,
         c: A,
         v: A,
+        hash: &FlowHash,
         now: Instant,
-    ) -> std::result::Result<Slot<A>, InVerdict> {
+    ) -> std::result::Result<Slot, NoConn> {
         match pkt.protocol {
             ipproto::TCP => {
                 let f = pkt.tcp_flags;
                 if f & tcp::flags::RST != 0 || (f & tcp::flags::SYN == 0 && !self.sysctl.sloppy_tcp) {
-                    return Err(InVerdict::Pass(PassReason::NotSchedulable));
+                    return Err(NoConn::Pass(PassReason::NotSchedulable));
                 }
             }
             ipproto::SCTP => {
                 let ch = pkt.sctp_chunk;
                 if ch == sctp::chunk::ABORT || (ch != sctp::chunk::INIT && !self.sysctl.sloppy_sctp) {
-                    return Err(InVerdict::Pass(PassReason::NotSchedulable));
+                    return Err(NoConn::Pass(PassReason::NotSchedulable));
                 }
             }
             _ => {}
         }
-        let Some(si) = self.find_service(pkt) else {
-            return Err(InVerdict::Pass(PassReason::NoService));
+        let Some(si) = self.find_service_cached(pkt) else {
+            return Err(NoConn::Pass(PassReason::NoService));
         };
         if pkt.sport == FTP_DATA_PORT {
-            return Err(InVerdict::Pass(PassReason::FtpData));
+            return Err(NoConn::Pass(PassReason::FtpData));
         }
         if self.services[si].config.persistent.is_some() {
-            self.sched_persist::<A>(si, pkt, payload, c, v, now)
+            self.sched_persist::<A>(si, pkt, payload, c, v, hash, now)
         } else {
-            self.sched_plain::<A>(si, pkt, c, v, now)
+            self.sched_plain::<A>(si, pkt, c, v, hash, now)
         }
+    }
+
+    /// [`find_service`](Self::find_service) through the cache.
+    #[inline]
+    fn find_service_cached(&mut self, pkt: &PacketMeta) -> Option<usize> {
+        let key = svc_cache::Key::of(pkt);
+        if let Some(hit) = self.svc_cache.get(&key) {
+            debug_assert_eq!(hit, self.find_service(pkt), "stale service cache");
+            return hit;
+        }
+        let found = self.find_service(pkt);
+        self.svc_cache.put(&key, found);
+        found
     }
 
     /// `ip_vs_service_find`: fwmark, then `<proto, vaddr, vport>`, then the FTP rule, then port 0.
@@ -1204,11 +1262,11 @@ impl Ipvs {
 
     /// `ip_vs_leave` without cache_bypass: a port-21 service passes packets for other ports,
     /// everything else is rejected with ICMP port unreachable.
-    fn leave(&self, si: usize, pkt: &PacketMeta, why: RejectReason) -> InVerdict {
+    fn leave(&self, si: usize, pkt: &PacketMeta, why: RejectReason) -> NoConn {
         if self.services[si].config.key.port() == FTP_PORT && pkt.dport != FTP_PORT {
-            InVerdict::Pass(PassReason::FtpService)
+            NoConn::Pass(PassReason::FtpService)
         } else {
-            InVerdict::Reject(why)
+            NoConn::Reject(why)
         }
     }
 
@@ -1235,8 +1293,9 @@ impl Ipvs {
         pkt: &PacketMeta,
         c: A,
         v: A,
+        hash: &FlowHash,
         now: Instant,
-    ) -> std::result::Result<Slot<A>, InVerdict> {
+    ) -> std::result::Result<Slot, NoConn> {
         let key = self.services[si].config.key;
         if !key.is_fwmark() && pkt.dport != key.port() {
             return Err(self.leave(si, pkt, RejectReason::PortZeroNotPersistent));
@@ -1249,12 +1308,11 @@ impl Ipvs {
             Some(d) if d.port != 0 => d.port,
             _ => pkt.dport,
         };
-        let slot = self.new_conn::<A>(pkt, c, v, did, dport, one_packet, NO_CONTROL, now.millis())?;
-        self.count_conn(si, did);
-        Ok(slot)
+        self.new_conn::<A>(si, pkt, c, v, Some(hash), did, dport, one_packet, NO_CONTROL, now.millis())
     }
 
     /// `ip_vs_sched_persist`: find or create the template, then the connection it controls.
+    #[allow(clippy::too_many_arguments)]
     fn sched_persist<A: Fam>(
         &mut self,
         si: usize,
@@ -1262,8 +1320,9 @@ impl Ipvs {
         payload: Option<Payload<'_>>,
         c: A,
         v: A,
+        hash: &FlowHash,
         now: Instant,
-    ) -> std::result::Result<Slot<A>, InVerdict> {
+    ) -> std::result::Result<Slot, NoConn> {
         let now_ms = now.millis();
         let cfg = &self.services[si].config;
         let svc_port = cfg.key.port();
@@ -1286,7 +1345,7 @@ impl Ipvs {
             Some(_) => {
                 match payload.filter(|_| pkt.protocol == ipproto::UDP).and_then(crate::pe::sip_call_id) {
                     Some(d) => Some(d),
-                    None => return Err(InVerdict::Drop(DropReason::NoPeData)),
+                    None => return Err(NoConn::Drop(DropReason::NoPeData)),
                 }
             }
             None => None,
@@ -1310,10 +1369,10 @@ impl Ipvs {
                 };
                 if !self.conns.has_room() {
                     self.conns.refused += 1;
-                    return Err(InVerdict::Drop(DropReason::TableFull));
+                    return Err(NoConn::Drop(DropReason::TableFull));
                 }
                 let Some(dest) = self.dests.get_mut(did) else {
-                    return Err(InVerdict::Drop(DropReason::DestUnavailable));
+                    return Err(NoConn::Drop(DropReason::DestUnavailable));
                 };
                 let tdport = if pkt.dport == svc_port && svc_port != FTP_PORT { dest.port } else { 0 };
                 let daddr = A::from_ip(dest.addr).unwrap_or_default();
@@ -1328,7 +1387,7 @@ impl Ipvs {
                 };
                 let Some(id) = stored else {
                     self.conns.refused += 1;
-                    return Err(InVerdict::Drop(DropReason::TableFull));
+                    return Err(NoConn::Drop(DropReason::TableFull));
                 };
                 dest.refs += 1;
                 dest.persistconns += 1;
@@ -1339,14 +1398,12 @@ impl Ipvs {
             Some(d) if pkt.dport == svc_port && d.port != 0 => d.port,
             _ => pkt.dport,
         };
-        let res = self.new_conn::<A>(pkt, c, v, did, dport, one_packet, ct, now_ms);
+        let res = self.new_conn::<A>(si, pkt, c, v, Some(hash), did, dport, one_packet, ct, now_ms);
         // ip_vs_conn_put(ct): the template's timer restarts with its own timeout.
         let table = A::table_mut(&mut self.conns);
         let t_timeout = table.get(ct).control as u64 * 1000;
         table.rearm(ct, now_ms + t_timeout);
-        let slot = res?;
-        self.count_conn(si, did);
-        Ok(slot)
+        res
     }
 
     /// `ip_vs_check_template`: the server must be available and, with expire_quiescent_template,
@@ -1358,21 +1415,27 @@ impl Ipvs {
             .is_some_and(|d| d.available && !(self.sysctl.expire_quiescent_template && d.weight == 0))
     }
 
-    /// `ip_vs_conn_new` + `ip_vs_bind_dest` (+ `ip_vs_control_add`).
+    /// `ip_vs_conn_new` + `ip_vs_bind_dest` (+ `ip_vs_control_add`), and on success
+    /// `ip_vs_conn_stats` for service `si`. `hash`: the packet's hashes when `pkt` is the client
+    /// packet itself.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn new_conn<A: Fam>(
         &mut self,
+        si: usize,
         pkt: &PacketMeta,
         c: A,
         v: A,
+        hash: Option<&FlowHash>,
         did: DestId,
         dport: u16,
         one_packet: bool,
         control: u32,
         now_ms: u64,
-    ) -> std::result::Result<Slot<A>, InVerdict> {
-        let Some(dest) = self.dests.get(did) else {
-            return Err(InVerdict::Drop(DropReason::DestUnavailable));
+    ) -> std::result::Result<Slot, NoConn> {
+        let Ipvs { dests, conns, services, stats, .. } = self;
+        let Some(dest) = dests.get_mut(did) else {
+            return Err(NoConn::Drop(DropReason::DestUnavailable));
         };
         let daddr = A::from_ip(dest.addr).unwrap_or_default();
         let mut e =
@@ -1382,38 +1445,36 @@ impl Ipvs {
         e.expires = now_ms + 3000;
         let slot = if one_packet {
             e.flags |= cf::ONE_PACKET;
-            Slot::OnePacket(e)
+            A::table_mut(conns).stash_one_packet(e);
+            Slot::OnePacket
         } else {
-            if !self.conns.has_room() {
-                self.conns.refused += 1;
-                return Err(InVerdict::Drop(DropReason::TableFull));
+            if !conns.has_room() {
+                conns.refused += 1;
+                return Err(NoConn::Drop(DropReason::TableFull));
             }
-            match A::table_mut(&mut self.conns).insert(e) {
+            let table = A::table_mut(conns);
+            let stored = match hash {
+                Some(h) => table.insert_hashed(e, h),
+                None => table.insert(e),
+            };
+            match stored {
                 Some(id) => Slot::Stored(id),
                 None => {
-                    self.conns.refused += 1;
-                    return Err(InVerdict::Drop(DropReason::TableFull));
+                    conns.refused += 1;
+                    return Err(NoConn::Drop(DropReason::TableFull));
                 }
             }
         };
-        if let Some(dest) = self.dests.get_mut(did) {
-            dest.refs += 1;
-            dest.bind_conn();
-        }
+        dest.refs += 1;
+        dest.bind_conn();
+        dest.stats.conn();
+        services[si].stats.conn();
+        stats.conn();
         if control != NO_CONTROL {
-            let t = A::table_mut(&mut self.conns).get_mut(control);
+            let t = A::table_mut(conns).get_mut(control);
             t.aux += 1;
         }
         Ok(slot)
-    }
-
-    /// `ip_vs_conn_stats`: a connection was scheduled.
-    fn count_conn(&mut self, si: usize, did: DestId) {
-        if let Some(d) = self.dests.get_mut(did) {
-            d.stats.conn();
-        }
-        self.services[si].stats.conn();
-        self.stats.conn();
     }
 
     /// Removes an entry and unbinds it (`ip_vs_conn_expire` without the delay).

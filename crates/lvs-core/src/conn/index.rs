@@ -73,6 +73,7 @@ impl Index {
     }
 
     /// Adds `id` under `hash` (duplicates are the caller's business).
+    #[inline]
     pub(crate) fn insert(&mut self, hash: u32, id: u32) {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.resize(self.slots.len() * 2);
@@ -153,6 +154,7 @@ impl Index {
         }
     }
 
+    #[cold]
     fn resize(&mut self, n: usize) {
         let old = std::mem::replace(self, Index::with_slots(n));
         self.len = old.len;

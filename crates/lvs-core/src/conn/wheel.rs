@@ -94,7 +94,7 @@ impl Wheel {
     }
 
     /// Files an unlinked entry by its expiry.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn link<T: TimerLinks>(&mut self, t: &mut T, id: u32) {
         let slot = self.place(t.expires(id));
         let head = self.heads[slot];

@@ -43,15 +43,17 @@ impl Scheduler for RoundRobin {
         }
         // Start after the last pick; from the head, visit each entry once; otherwise wrap round
         // and stop after revisiting the last pick itself.
-        let (start, count) = match self.last {
-            None => (0, n),
-            Some(p) => (p + 1, n),
-        };
-        for k in 0..count {
-            let pos = (start + k) % n;
+        let start = self.last.map_or(0, |p| p + 1);
+        // `(start + k) % n` for k in 0..n, without a division per step.
+        let mut pos = if start < n { start } else { start % n };
+        for _ in 0..n {
             if usable(dests.at(pos)) {
                 self.last = Some(pos);
                 return Some(dests.id(pos));
+            }
+            pos += 1;
+            if pos == n {
+                pos = 0;
             }
         }
         None
