@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canUseNetns } from './helpers/netns.js';
-import { createTopology, type Answer, type Topology } from './helpers/topology.js';
+import { createTopology, systemTool, type Answer, type Topology } from './helpers/topology.js';
 
 const maybe = canUseNetns ? test.serial : test.skip;
 const bin = (name: string) => fileURLToPath(new URL(`../packages/lvs/dist/bin/${name}.js`, import.meta.url));
@@ -127,6 +127,96 @@ maybe('LVS/TUN: IP-in-IP to real servers that decapsulate in user space; mixed w
   // The tunnel server's decapsulator really saw IP-in-IP packets.
   const decap = topo.processesOf(rs1!).find((p) => /decap/.test(p.child.spawnargs.join(' ')));
   t.truthy(decap, 'lvs-tun-decap runs on the tunnel server');
+});
+
+/** The per-destination line of `lvsadm -L -n --stats --exact`: conns, inpkts, outpkts, inbytes, outbytes. */
+function destStats(stats: string, dest: string): number[] {
+  const line = stats.split('\n').find((l) => l.trim().startsWith(`-> ${dest} `));
+  if (!line) throw new Error(`no destination line ${dest} in:\n${stats}`);
+  return line.trim().split(/\s+/).slice(2).map(Number);
+}
+
+/** A counter from lvs-tun-decap's exit summary (`gue=3 gue_malformed=0 ...`). */
+function decapCounter(output: string, name: string): number {
+  const m = new RegExp(`exit \\(.*\\s${name}=(\\d+)`).exec(output);
+  if (!m) throw new Error(`no ${name}= in lvs-tun-decap's summary:\n${output}`);
+  return Number(m[1]);
+}
+
+maybe('LVS/TUN with GUE and GRE real servers (--tun-type gue|gre), IPv4 and IPv6, counted on both ends', async (t) => {
+  t.timeout(90_000);
+  const topo = await createTopology(t, {
+    layout: 'tun',
+    realServers: 2,
+    directorVip: 'none',
+    decapArgs: [['--gue', '6080'], ['--gre']],
+  });
+  const lvsadm = await startLvsd(t, topo);
+  const [rs1, rs2] = topo.realServers as [Topology['realServers'][number], Topology['realServers'][number]];
+  const vip = `${topo.vip.v4}:${topo.httpPort}`;
+  const vip6 = `[${topo.vip.v6}]:${topo.httpPort}`;
+  lvsadm(`-A -t ${vip} -s rr`);
+  lvsadm(`-a -t ${vip} -r ${rs1.ipv4} -i -w 1 --tun-type gue --tun-port 6080 --tun-csum`);
+  lvsadm(`-a -t ${vip} -r ${rs2.ipv4} -i -w 1 --tun-type gre --tun-nocsum`);
+  // IPv6 with the other checksum options: GUE without a UDP checksum over IPv6 (as the kernel
+  // sends it), GRE with its checksum.
+  lvsadm(`-A -t ${vip6} -s rr`);
+  lvsadm(`-a -t ${vip6} -r ${rs1.ipv6} -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum`);
+  lvsadm(`-a -t ${vip6} -r ${rs2.ipv6} -i -w 1 --tun-type gre --tun-csum`);
+  // Malformed tunnel input first: counted, and the real servers go on decapsulating. GUE: a
+  // one-byte datagram, an unknown protocol, and a control message (not data, counted apart).
+  const garbage = [Buffer.from([0x00]), Buffer.from('0011000045', 'hex'), Buffer.from('20000000', 'hex')];
+  topo.run(topo.client, process.execPath, [
+    '-e',
+    `const s=require('node:dgram').createSocket('udp4');let n=0;for(const h of ${JSON.stringify(garbage.map((b) => b.toString('hex')))})s.send(Buffer.from(h,'hex'),6080,${JSON.stringify(rs1.ipv4)},()=>{if(++n===3)s.close()});`,
+  ]);
+  // GRE (raw socket, needs python3): version 1, and a checksum that does not verify.
+  const python = systemTool('python3');
+  if (python) {
+    topo.run(topo.client, python, [
+      '-c',
+      `import socket;s=socket.socket(socket.AF_INET,socket.SOCK_RAW,47);[s.sendto(bytes.fromhex(h),(${JSON.stringify(rs2.ipv4)},0)) for h in ('000108004500','8000080012340000450000')]`,
+    ]);
+  }
+  const info = lvsadm('-L -n --tun-info');
+  t.regex(info, new RegExp(`-> ${rs1.ipv4}:${topo.httpPort}\\s+Tunnel\\s+gue:6080:\\+c\\s+1 `), info);
+  t.regex(info, new RegExp(`-> ${rs2.ipv4}:${topo.httpPort}\\s+Tunnel\\s+gre:-c\\s+1 `), info);
+
+  const answers = await topo.http(4);
+  t.deepEqual(errors(answers), [null, null, null, null], `every IPv4 request answered: ${JSON.stringify(answers)}`);
+  t.deepEqual(tally(answers.map((a) => a.server)), { rs1: 2, rs2: 2 }, 'both tunnel servers answer');
+  const answers6 = await topo.http(4, { host: topo.vip.v6 });
+  t.deepEqual(errors(answers6), [null, null, null, null], `every IPv6 request answered: ${JSON.stringify(answers6)}`);
+  t.deepEqual(tally(answers6.map((a) => a.server)), { rs1: 2, rs2: 2 }, 'both tunnel servers answer over IPv6');
+
+  const stats = lvsadm('-L -n --stats --exact');
+  const [conns4, in4, out4] = serviceStats(stats, `TCP  ${vip}`);
+  const [conns6, in6, out6] = serviceStats(stats, `TCP  ${vip6}`);
+  t.deepEqual([conns4, conns6, out4, out6], [4, 4, 0, 0], `4 connections each, replies bypass the director: ${stats}`);
+  t.true((in4 ?? 0) >= 4 * 4 && (in6 ?? 0) >= 4 * 4, stats);
+  const port = topo.httpPort;
+  const gueIn = (destStats(stats, `${rs1.ipv4}:${port}`)[1] ?? 0) + (destStats(stats, `[${rs1.ipv6}]:${port}`)[1] ?? 0);
+  const greIn = (destStats(stats, `${rs2.ipv4}:${port}`)[1] ?? 0) + (destStats(stats, `[${rs2.ipv6}]:${port}`)[1] ?? 0);
+
+  // Every packet the director tunnelled came out of the real server's GUE or GRE socket,
+  // well-formed (UDP and GRE checksums checked there), and nothing else did.
+  const decapOf = (rs: typeof rs1) => topo.processesOf(rs).find((p) => /lvs-tun-decap/.test(p.child.spawnargs.join(' ')))!;
+  const [d1, d2] = [decapOf(rs1), decapOf(rs2)];
+  await Promise.all([d1.stop(3000), d2.stop(3000)]);
+  const [o1, o2] = [d1.output(), d2.output()];
+  t.is(decapCounter(o1, 'gue'), gueIn, o1);
+  t.is(decapCounter(o2, 'gre'), greIn, o2);
+  t.true(gueIn >= 4 * 4 && greIn >= 4 * 4, `4 connections each, at least 4 packets each: ${gueIn} ${greIn}`);
+  t.deepEqual(
+    ['gue_received', 'gue_malformed', 'gue_other', 'ipip', 'gre'].map((n) => decapCounter(o1, n)),
+    [gueIn + 3, 2, 1, 0, 0],
+    o1,
+  );
+  t.deepEqual(
+    ['gre_received', 'gre_malformed', 'gre_other', 'ipip', 'gue'].map((n) => decapCounter(o2, n)),
+    python ? [greIn + 2, 2, 0, 0, 0] : [greIn, 0, 0, 0, 0],
+    o2,
+  );
 });
 
 maybe('persistence on a port-0 service: one client sticks to one server, a second is scheduled on its own', async (t) => {

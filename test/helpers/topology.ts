@@ -7,7 +7,8 @@
 //             client sits on its own segment behind a router). Real servers carry the VIP on `lo`
 //             with arp_ignore=1 / arp_announce=2 and rp_filter=0; for `tun` they also run
 //             lvs-tun-decap (this kernel has no ipip module) and drop the raw tunnel packets at
-//             input so the kernel sends no ICMP protocol-unreachable for them.
+//             input so the kernel sends no ICMP protocol-unreachable for them (`decapArgs` adds
+//             GUE / GRE decapsulation, which lvs-tun-decap takes from sockets).
 //   nat       client segment `cnet` and a private segment `pnet`; the director is on both, the real
 //             servers' default routes point at the director's private address.
 //
@@ -66,6 +67,11 @@ export interface TopologyOptions {
   readonly services?: boolean;
   /** tun: start lvs-tun-decap on every real server (default true). */
   readonly decap?: boolean;
+  /**
+   * tun: more lvs-tun-decap arguments per real server (index 0 is rs1), e.g.
+   * `[['--gue', '6080'], ['--gre']]` for a GUE and a GRE real server (default none: IPIP only).
+   */
+  readonly decapArgs?: readonly (readonly string[])[];
   /**
    * Keep the veth checksum/segmentation offloads (default false: they are switched off with
    * ethtool where it is installed, so every frame on the wire carries complete checksums, as a
@@ -549,8 +555,9 @@ export async function createTopology(t: ExecutionContext, opts: TopologyOptions)
     }
     if (layout === 'tun' && (opts.decap ?? true)) {
       const { decap } = tunTools();
-      for (const rs of realServers) {
-        const p = spawnIn(rs, decap, ['--iface', 'eth0', '--tun', 'lvstun0', '--local', rs.ipv4, '--local', rs.ipv6]);
+      for (const [i, rs] of realServers.entries()) {
+        const extra = opts.decapArgs?.[i] ?? [];
+        const p = spawnIn(rs, decap, ['--iface', 'eth0', '--tun', 'lvstun0', '--local', rs.ipv4, '--local', rs.ipv6, ...extra]);
         ready.push(waitFor(p, /lvs-tun-decap: ready/, 15_000));
       }
     }

@@ -12,9 +12,18 @@
 //! ECN-capable inner packet, and a CE-marked packet whose inner header is not
 //! ECN-capable is dropped.
 //!
+//! The same for the datagrams of the other two IPVS tunnel types, as the
+//! sockets of `lvs-tun-decap` receive them: GUE ([`decapsulate_gue`], the
+//! payload of a UDP datagram to the tunnel port) and GRE ([`decapsulate_gre`],
+//! from the GRE header on; [`strip_ipv4`] first for an IPv4 raw socket, which
+//! delivers the IP header too). The socket API hides the outer header of GUE
+//! and IPv6 GRE packets, so no ECN handling there; the kernel has verified the
+//! UDP checksum and reassembled fragments before a socket sees them.
+//!
 //! Pure byte handling: no I/O, no `unsafe`, no allocation, and no panic on any
 //! input (every index is checked).
 
+use lvs_core::wire::{gre, gue, EtherType, IpProtocol};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// IP protocol number of an IPv4 payload (`IPPROTO_IPIP`).
@@ -154,6 +163,57 @@ pub fn decapsulate_ip(
         set_ce = inner_ecn != ECN_CE;
     }
     Ok(Decapsulated { kind, outer_src: outer.src, outer_dst: outer.dst, inner, set_ce })
+}
+
+/// The inner packet of a GUE datagram (the UDP payload): a variant 0 data
+/// message with protocol 4 or 41, or variant 1. Returns the inner packet,
+/// trimmed to its own length, and whether it is IPv6.
+pub fn decapsulate_gue(payload: &[u8]) -> Result<(&[u8], bool), Skip> {
+    let p = gue::Packet::new_checked(payload).map_err(|_| Skip::Malformed("GUE header truncated"))?;
+    if p.version() == 0 && p.control() {
+        return Err(Skip::NotTunnel);
+    }
+    let r = gue::Repr::parse(&p).map_err(|_| Skip::Malformed("GUE header: variant, flags or protocol"))?;
+    inner_packet(r.protocol == IpProtocol::Ipv6, &payload[p.header_len()..])
+}
+
+/// The inner packet of a GRE packet (from the GRE header on): version 0,
+/// no routing, protocol 0x0800 or 0x86DD, checksum verified when present.
+pub fn decapsulate_gre(packet: &[u8]) -> Result<(&[u8], bool), Skip> {
+    let p = gre::Packet::new_checked(packet).map_err(|_| Skip::Malformed("GRE header truncated"))?;
+    let r = gre::Repr::parse(&p).map_err(|_| {
+        if p.verify_checksum() {
+            Skip::Malformed("GRE header: version or flags")
+        } else {
+            Skip::Malformed("GRE checksum")
+        }
+    })?;
+    let rest = &packet[p.header_len()..];
+    match r.protocol {
+        EtherType::Ipv4 => inner_packet(false, rest),
+        EtherType::Ipv6 => inner_packet(true, rest),
+        _ => Err(Skip::NotTunnel),
+    }
+}
+
+/// An IPv4 packet as a raw socket delivers it: the destination and the
+/// payload (after header checks; the kernel has already reassembled fragments
+/// and verified the header checksum).
+pub fn strip_ipv4(packet: &[u8]) -> Result<(IpAddr, &[u8]), Skip> {
+    const WHAT: [&str; 4] = [
+        "outer IPv4 header truncated",
+        "outer IPv4 version is not 4",
+        "outer IPv4 header length",
+        "outer IPv4 total length",
+    ];
+    let (ihl, p) = v4_header(packet, &WHAT)?;
+    let dst = v4_addr(p, 16).ok_or(Skip::Malformed(WHAT[0]))?;
+    Ok((dst.into(), &p[ihl..]))
+}
+
+fn inner_packet(v6: bool, p: &[u8]) -> Result<(&[u8], bool), Skip> {
+    let (inner, _) = if v6 { inner_v6(p)? } else { inner_v4(p)? };
+    Ok((inner, v6))
 }
 
 /// Marks an inner packet CE (the [`Decapsulated::set_ce`] case), fixing the
@@ -605,6 +665,63 @@ mod tests {
     }
 
     #[test]
+    fn gue_and_gre_payloads() {
+        use lvs_core::wire::{Encap, Encapsulation, Tunnel};
+        let outer = Encap {
+            src_addr: IpAddr::from(OUTER_SRC4),
+            dst_addr: IpAddr::from(OUTER_DST4),
+            hop_limit: 64,
+            ident: 1,
+        };
+        for (inner, v6) in [(inner4(0), false), (inner6(0), true)] {
+            for encapsulation in [
+                Encapsulation::Gue { src_port: 40000, dst_port: 6080, checksum: false },
+                Encapsulation::Gre { checksum: false },
+                Encapsulation::Gre { checksum: true },
+            ] {
+                let t = Tunnel { outer, encapsulation };
+                let mut pkt = vec![0u8; t.header_len()];
+                pkt.extend_from_slice(&inner);
+                pkt.extend_from_slice(&[0xaa; 3]); // trailing bytes are cut off
+                let n = pkt.len();
+                pkt[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+                t.emit(&mut pkt).unwrap();
+                let (dst, l4) = strip_ipv4(&pkt).unwrap();
+                assert_eq!(dst, IpAddr::from(OUTER_DST4));
+                let got = match encapsulation {
+                    Encapsulation::Gue { .. } => decapsulate_gue(&l4[8..]),
+                    _ => decapsulate_gre(l4),
+                };
+                assert_eq!(got, Ok((&inner[..], v6)), "{encapsulation:?}");
+            }
+        }
+        // GUE refusals: control message, unknown flag, protocol 17, truncation.
+        let mut gue = vec![0x00, 0x04, 0, 0];
+        gue.extend_from_slice(&inner4(0));
+        let mut control = gue.clone();
+        control[0] = 0x20;
+        assert_eq!(decapsulate_gue(&control), Err(Skip::NotTunnel));
+        let mut flag = gue.clone();
+        flag[2] = 0x80;
+        assert!(matches!(decapsulate_gue(&flag), Err(Skip::Malformed(_))));
+        let mut udp = gue.clone();
+        udp[1] = 17;
+        assert!(matches!(decapsulate_gue(&udp), Err(Skip::Malformed(_))));
+        assert_eq!(decapsulate_gue(&gue[..3]), Err(Skip::Malformed("GUE header truncated")));
+        assert!(matches!(decapsulate_gue(&gue[..30]), Err(Skip::Malformed(_))));
+        // GRE refusals: bad checksum, other protocol, IPv6 announced but IPv4 inside.
+        let mut gre = vec![0x80, 0x00, 0x08, 0x00, 0, 0, 0, 0];
+        gre.extend_from_slice(&inner4(0));
+        assert_eq!(decapsulate_gre(&gre), Err(Skip::Malformed("GRE checksum")));
+        let mut other = vec![0x00, 0x00, 0x88, 0x47];
+        other.extend_from_slice(&inner4(0));
+        assert_eq!(decapsulate_gre(&other), Err(Skip::NotTunnel));
+        other[2..4].copy_from_slice(&[0x86, 0xdd]);
+        assert!(matches!(decapsulate_gre(&other), Err(Skip::Malformed(_))));
+        assert!(matches!(strip_ipv4(&[0x45, 0, 0]), Err(Skip::Malformed(_))));
+    }
+
+    #[test]
     fn never_panics_on_truncation_or_noise() {
         let frames = [
             eth(ETHERTYPE_IPV4, &ipv4(OUTER_SRC4, OUTER_DST4, 4, 3, &inner4(1))),
@@ -631,6 +748,8 @@ mod tests {
             buf[14] = first;
             buf[14 + 9] = if i % 3 == 0 { 4 } else { 41 };
             let len = (x as usize) % buf.len();
+            let _ = (decapsulate_gue(&buf[14..len.max(14)]), decapsulate_gre(&buf[14..len.max(14)]));
+            let _ = strip_ipv4(&buf[14..len.max(14)]);
             if let Ok(d) = decapsulate_frame(&buf[..len], |_| true) {
                 let mut copy = d.inner.to_vec();
                 let _ = mark_ce(&mut copy);

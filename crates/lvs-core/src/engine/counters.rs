@@ -47,7 +47,7 @@ counters! {
     fwd_nat,
     /// Client packets sent to a direct-routing real server.
     fwd_dr,
-    /// Client packets tunnelled to a real server.
+    /// Client packets tunnelled to a real server (IPIP, GUE or GRE).
     fwd_tunnel,
     /// Client packets forwarded to their original destination (bypass connections).
     fwd_bypass,
@@ -57,6 +57,9 @@ counters! {
     fwd_icmp_in,
     /// ICMP errors from a NAT real server translated and sent to the client.
     fwd_icmp_out,
+    /// ICMP errors about a tunnelled packet (addressed to the director, quoting our IPIP, GUE or
+    /// GRE packet) re-originated to the client.
+    fwd_icmp_tunnel,
     /// Outer IPv4 fragments sent for tunnelled packets without DF that did not fit the path.
     tx_fragments,
 
@@ -122,8 +125,6 @@ counters! {
     drop_neigh_failed,
     /// Transit packets that are not NAT replies (the director is not a router).
     drop_transit,
-    /// Tunnel types other than IPIP (GUE, GRE) are not implemented here.
-    drop_tunnel_unsupported,
     /// IPVS: the connection's real server was deleted.
     drop_dest_unavailable,
     /// IPVS: the connection table is full.

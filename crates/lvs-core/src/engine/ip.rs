@@ -5,14 +5,15 @@ use super::config::Egress;
 use super::{DropCause, Engine, Outcome, Sink};
 use crate::addr::is_unicast;
 use crate::conn::{sctp, InVerdict, OutVerdict, PacketMeta, PassReason};
-use crate::model::{FwdMethod, TunnelConfig, TunnelType};
+use crate::model::{FwdMethod, TunnelConfig, TunnelCsum, TunnelType};
 use crate::time::Instant;
 use crate::wire::checksum::{self, Endpoint};
 use crate::wire::icmpv4::{self, DstUnreachable as DstUnreach4, Message as Msg4, TimeExceeded as TimeEx4};
 use crate::wire::icmpv6::{self, DstUnreachable as DstUnreach6, Message as Msg6, TimeExceeded as TimeEx6};
 use crate::wire::{
-    ipv4, ipv6, l4_ports, ChecksumCapabilities, Encap, EthernetFrame, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet,
-    Icmpv6Repr, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, SctpPacket, TcpPacket, UdpPacket,
+    gue, ipv4, ipv6, l4_ports, ChecksumCapabilities, Encap, Encapsulation, EthernetFrame, Icmpv4Packet,
+    Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, SctpPacket,
+    TcpPacket, Tunnel, UdpPacket,
 };
 use std::net::{IpAddr, SocketAddr};
 
@@ -154,6 +155,13 @@ enum IcmpErr {
     TimeExceeded,
     /// Fragmentation needed / packet too big, with the MTU to report.
     TooBig(u32),
+    /// An IPv4 destination unreachable (type 3) or time exceeded (11) with this code and
+    /// next-hop MTU, re-originated for an error about a tunnelled packet.
+    Relay {
+        ty: u8,
+        code: u8,
+        mtu: u16,
+    },
 }
 
 /// Sets the source or destination address of the IP header at the start of `out` (the IPv4
@@ -327,6 +335,11 @@ impl Engine {
             return self.for_vip(ifp, frame, ip, now, sink);
         }
         if self.is_local(ip.dst) || !is_unicast(ip.dst) || self.is_subnet_broadcast(ip.dst) {
+            if ip.proto == IpProtocol::Icmp && !ip.v6 && !ip.frag && self.is_local(ip.dst) {
+                if let Some(o) = self.icmp_about_tunnel(sink, ifp, ip, now) {
+                    return o;
+                }
+            }
             self.counters.to_host_own += 1;
             return self.hand_to_host(sink, self.cfg.interfaces[ifp].index, frame);
         }
@@ -620,10 +633,12 @@ impl Engine {
         result
     }
 
-    /// The tunnel method: IPIP (IPv4 outer, protocol 4) or IPv6-in-IP (IPv6 outer, next header
-    /// 41 for an IPv6 inner packet, 4 for IPv4), families may differ. The inner packet only loses
-    /// one TTL; the outer header comes from the route to the real server (source address) and the
-    /// inner packet (TTL, DSCP/ECN, DF).
+    /// The tunnel method (`ip_vs_tunnel_xmit*`): an outer IPv4/IPv6 header to the real server
+    /// (families may differ), then nothing (IPIP: protocol 4 / 41 by the inner version), UDP and
+    /// GUE (`--tun-type gue`), or GRE (`--tun-type gre`); see [`crate::wire::tunnel`]. The inner
+    /// packet only loses one TTL; the outer header comes from the route to the real server
+    /// (source address) and the inner packet (TTL, DSCP/ECN, DF). The tunnel MTU is the route MTU
+    /// minus the whole overhead, and a packet over it gets the ICMP error reporting that MTU.
     #[allow(clippy::too_many_arguments)]
     fn tunnel<S: Sink>(
         &mut self,
@@ -635,9 +650,6 @@ impl Engine {
         tun: TunnelConfig,
         now: Instant,
     ) -> Outcome {
-        if tun.kind != TunnelType::Ipip {
-            return self.drop(DropCause::TunnelUnsupported);
-        }
         if self.is_local(rs) {
             return self.local_dest(sink, self.cfg.interfaces[ifp].index, frame);
         }
@@ -651,8 +663,22 @@ impl Engine {
         let Some(src) = self.source_for(&eg).filter(|s| s.is_ipv4() == rs.is_ipv4()) else {
             return self.drop(DropCause::NoRoute);
         };
-        let mut encap = Encap { src_addr: src, dst_addr: rs, hop_limit: ip.ttl - 1, ident: 0 };
-        let ohl = encap.header_len();
+        let encapsulation = match tun.kind {
+            TunnelType::Ipip => Encapsulation::Ipip,
+            // `--tun-remcsum` sends what `--tun-csum` does: the remote checksum offload option
+            // is only added for locally generated CHECKSUM_PARTIAL packets.
+            TunnelType::Gue => Encapsulation::Gue {
+                src_port: gue::flow_source_port(ip.pkt),
+                dst_port: tun.port,
+                checksum: tun.csum != TunnelCsum::None,
+            },
+            TunnelType::Gre => Encapsulation::Gre { checksum: tun.csum == TunnelCsum::Csum },
+        };
+        let mut t = Tunnel {
+            outer: Encap { src_addr: src, dst_addr: rs, hop_limit: ip.ttl - 1, ident: 0 },
+            encapsulation,
+        };
+        let ohl = t.header_len();
         let total = ohl + ip.pkt.len();
         if total as u32 > eg.mtu {
             let tmtu = eg.mtu.saturating_sub(ohl as u32);
@@ -672,32 +698,130 @@ impl Engine {
                 return self.drop(DropCause::TooBig);
             }
         }
-        if rs.is_ipv4() {
-            encap.ident = self.next_ident();
-        }
-        let mut hdr = [0u8; ipv6::HEADER_LEN];
-        if encap.emit_header(&mut hdr, ip.pkt).is_err() {
-            // Only a packet too long for an outer IPv4 header gets here.
+        if t.check(ip.pkt).is_err() {
+            // Only a packet too long for the outer header gets here.
             return self.drop(DropCause::TooBig);
         }
+        if rs.is_ipv4() {
+            t.outer.ident = self.next_ident();
+        }
+        // The checks above are what `emit` can fail on.
+        let fill = |out: &mut [u8], ip: &Ip<'_>| {
+            rewrite(ip, Xform::Route, true, &mut out[ohl..]);
+            let _ = t.emit(out);
+        };
         if total as u32 > eg.mtu {
             // Inner IPv4 without DF: the outer header copied DF = 0, so the outer packet may be
-            // fragmented on the way, starting here.
+            // fragmented on the way, starting here (UDP and GRE checksums cover the whole).
             let mut buf = std::mem::take(&mut self.scratch);
             buf.clear();
             buf.resize(total, 0);
-            buf[..ohl].copy_from_slice(&hdr[..ohl]);
-            rewrite(ip, Xform::Route, true, &mut buf[ohl..]);
+            fill(&mut buf, ip);
             let o = self.send_fragments(sink, &eg, &buf, now);
             self.scratch = buf;
             return self.count_fwd(Kind::Tunnel, o);
         }
         let ip = *ip;
-        let o = self.send_ip(sink, &eg, total, now, |out| {
-            out[..ohl].copy_from_slice(&hdr[..ohl]);
-            rewrite(&ip, Xform::Route, true, &mut out[ohl..]);
-        });
+        let o = self.send_ip(sink, &eg, total, now, |out| fill(out, &ip));
         self.count_fwd(Kind::Tunnel, o)
+    }
+
+    /// An ICMP error to the director about a packet it tunnelled to a real server
+    /// (`ip_vs_in_icmp`'s tunnel case, IPv4 outer and inner as there): the quoted IPIP, GUE or
+    /// GRE packet is taken apart, and when the client packet inside belongs to a tunnel
+    /// connection to that real server with that encapsulation (the GUE port included), the
+    /// error is re-originated to the client with the same type and code, quoting the client's
+    /// packet, and the original is consumed. Fragmentation needed reports the smaller of the
+    /// route MTU and the reported one (Linux updates the route's PMTU with it first), less the
+    /// tunnel overhead when that leaves more than 68. `None`: not such an error.
+    fn icmp_about_tunnel<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        ifp: usize,
+        ip: &Ip<'_>,
+        now: Instant,
+    ) -> Option<Outcome> {
+        let ty = self.icmp_type(ip).ok()?;
+        if !matches!(Msg4::from(ty), Msg4::DstUnreachable | Msg4::TimeExceeded) {
+            return None;
+        }
+        let icmp = Icmpv4Packet::new_unchecked(ip.l4());
+        let (code, reported) = (icmp.msg_code(), icmp.next_hop_mtu());
+        // The quoted packet: our outer header, then the encapsulation, then the client's packet.
+        let q = ip.pkt.get(ip.l4 + icmpv4::HEADER_LEN..)?;
+        let outer = Ipv4Packet::new_checked_truncated(q).ok()?;
+        if outer.version() != 4 || outer.frag_offset() != 0 || !self.is_local(outer.src_addr().into()) {
+            return None;
+        }
+        let rs = IpAddr::V4(outer.dst_addr());
+        let ohl = outer.header_len() as usize;
+        let rest = q.get(ohl..)?;
+        let (kind, port, enc_len) = match outer.protocol() {
+            IpProtocol::IpIp => (TunnelType::Ipip, 0, 0),
+            IpProtocol::Udp => {
+                let (_, dport) = l4_ports(rest).ok()?;
+                let g = gue::Packet::new_checked(rest.get(crate::wire::udp::HEADER_LEN..)?).ok()?;
+                gue::Repr::parse(&g).ok().filter(|r| r.protocol == IpProtocol::IpIp)?;
+                (TunnelType::Gue, dport, crate::wire::udp::HEADER_LEN + g.header_len())
+            }
+            IpProtocol::Gre => {
+                // The quote is cut short, so the GRE checksum cannot be checked.
+                let g = crate::wire::gre::Packet::new_checked(rest).ok()?;
+                if g.version() != 0 || g.protocol() != crate::wire::EtherType::Ipv4 {
+                    return None;
+                }
+                (TunnelType::Gre, 0, g.header_len())
+            }
+            _ => return None,
+        };
+        let inner = rest.get(enc_len..)?;
+        let p = Ipv4Packet::new_checked_truncated(inner).ok()?;
+        if p.version() != 4 || p.frag_offset() != 0 {
+            return None;
+        }
+        let proto = p.protocol();
+        if !matches!(proto, IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Sctp) {
+            return None;
+        }
+        let l4 = p.header_len() as usize;
+        let (sport, dport) = l4_ports(inner.get(l4..)?).ok()?;
+        let (src, dst) = (IpAddr::V4(p.src_addr()), IpAddr::V4(p.dst_addr()));
+        let meta = PacketMeta::new(proto.into(), SocketAddr::new(src, sport), SocketAddr::new(dst, dport));
+        let c = self.ipvs.lookup_conn(&meta).and_then(|id| self.ipvs.connection(id, now))?;
+        let tun = self.ipvs.dest(c.dest).map(|d| d.tunnel)?;
+        if c.fwd != FwdMethod::Tunnel
+            || c.daddr != rs
+            || tun.kind != kind
+            || (kind == TunnelType::Gue && tun.port != port)
+        {
+            return None;
+        }
+        let client = Ip {
+            pkt: inner,
+            v6: false,
+            src,
+            dst,
+            proto,
+            l4,
+            ttl: p.ttl(),
+            tos: p.tos(),
+            df: p.dont_frag(),
+            frag: false,
+        };
+        let mut mtu = 0;
+        if Msg4::from(ty) == Msg4::DstUnreachable && DstUnreach4::from(code) == DstUnreach4::FragRequired {
+            let route = self.egress(rs, None).map_or(u32::from(reported), |e| e.mtu);
+            let pmtu = if u32::from(reported) >= MIN_MTU_V4 { route.min(u32::from(reported)) } else { route };
+            let overhead = (ohl + enc_len) as u32;
+            let m = if pmtu > MIN_MTU_V4 + overhead { pmtu - overhead } else { pmtu };
+            mtu = m.min(u32::from(u16::MAX)) as u16;
+        }
+        if self.icmp_error(sink, ifp, &client, IcmpErr::Relay { ty, code, mtu }, now) {
+            self.counters.fwd_icmp_tunnel += 1;
+            Some(Outcome::Forwarded)
+        } else {
+            Some(self.drop(DropCause::Unsupported))
+        }
     }
 
     /// Packets to neither a VIP nor us: NAT replies from real servers, ICMP errors from them, or
@@ -966,9 +1090,16 @@ impl Engine {
     /// packet's destination when that is a VIP or ours (as Linux answers for local addresses),
     /// else our address on the arrival interface. The quote is cut so the error fits 576 bytes
     /// (IPv4) or 1280 (IPv6).
-    fn icmp_error<S: Sink>(&mut self, sink: &mut S, ifp: usize, ip: &Ip<'_>, kind: IcmpErr, now: Instant) {
+    fn icmp_error<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        ifp: usize,
+        ip: &Ip<'_>,
+        kind: IcmpErr,
+        now: Instant,
+    ) -> bool {
         if !self.may_send_error(ip) {
-            return;
+            return false;
         }
         let from = if self.is_vip(ip.dst) || self.is_local(ip.dst) {
             Some(ip.dst)
@@ -976,10 +1107,10 @@ impl Engine {
             self.iface_src(ifp, ip.src).filter(|a| a.is_ipv4() != ip.v6)
         };
         let Some(from) = from else {
-            return;
+            return false;
         };
         let Some(eg) = self.egress(ip.src, None) else {
-            return;
+            return false;
         };
         let o = match (from, ip.src) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
@@ -996,6 +1127,14 @@ impl Engine {
                     IcmpErr::TooBig(mtu) => Icmpv4Repr::DstUnreachable {
                         reason: DstUnreach4::FragRequired,
                         next_hop_mtu: mtu.min(u16::MAX as u32) as u16,
+                        original,
+                    },
+                    IcmpErr::Relay { ty: 11, code, .. } => {
+                        Icmpv4Repr::TimeExceeded { reason: TimeEx4::from(code), original }
+                    }
+                    IcmpErr::Relay { code, mtu, .. } => Icmpv4Repr::DstUnreachable {
+                        reason: DstUnreach4::from(code),
+                        next_hop_mtu: mtu,
                         original,
                     },
                 };
@@ -1029,6 +1168,7 @@ impl Engine {
                         Icmpv6Repr::TimeExceeded { reason: TimeEx6::HopLimitExceeded, original }
                     }
                     IcmpErr::TooBig(mtu) => Icmpv6Repr::PktTooBig { mtu, original },
+                    IcmpErr::Relay { .. } => return false,
                 };
                 let hdr = Ipv6Repr {
                     src_addr: src,
@@ -1051,15 +1191,19 @@ impl Engine {
                     );
                 })
             }
-            _ => return,
+            _ => return false,
         };
-        if matches!(o, Outcome::Forwarded | Outcome::Queued) {
+        let sent = matches!(o, Outcome::Forwarded | Outcome::Queued);
+        if sent {
             let c = &mut self.counters;
             match kind {
                 IcmpErr::PortUnreachable => c.icmp_port_unreachable_sent += 1,
                 IcmpErr::TimeExceeded => c.icmp_time_exceeded_sent += 1,
                 IcmpErr::TooBig(_) => c.icmp_too_big_sent += 1,
+                // Counted as the verdict of the error it answers (`fwd_icmp_tunnel`).
+                IcmpErr::Relay { .. } => {}
             }
         }
+        sent
     }
 }

@@ -108,8 +108,6 @@ pub enum DropCause {
     TxRingFull,
     /// Transit traffic that is not a NAT reply.
     Transit,
-    /// A tunnel type other than IPIP.
-    TunnelUnsupported,
     /// Something to a VIP the engine does not handle and does not pass.
     Unsupported,
     /// To a managed address this director does not hold now (a VRRP backup's VIP).
@@ -493,7 +491,6 @@ impl Engine {
             // Counted where it happens (`tx_ring_full`).
             DropCause::TxRingFull => {}
             DropCause::Transit => c.drop_transit += 1,
-            DropCause::TunnelUnsupported => c.drop_tunnel_unsupported += 1,
             DropCause::Unsupported => c.drop_unsupported += 1,
             DropCause::Standby => c.drop_standby += 1,
             DropCause::Ipvs(DropReason::DestUnavailable) => c.drop_dest_unavailable += 1,

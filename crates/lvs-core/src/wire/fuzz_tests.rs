@@ -275,6 +275,35 @@ fn exercise(b: &[u8]) {
         let mut room = b.to_vec();
         room.extend_from_slice(&[0; 40]);
         let _ = encap.encapsulate(&mut room, b.len());
+        for encapsulation in [
+            super::Encapsulation::Gue { src_port: 1, dst_port: 6080, checksum: true },
+            super::Encapsulation::Gre { checksum: true },
+        ] {
+            let t = super::Tunnel { outer: encap, encapsulation };
+            let mut room = vec![0u8; t.header_len()];
+            room.extend_from_slice(b);
+            if t.check(b).is_ok() {
+                assert_eq!(t.emit(&mut room), Ok(()));
+            } else {
+                assert_eq!(t.emit(&mut room), Err(Error));
+            }
+        }
+    }
+
+    let _ = super::tunnel::decapsulate(b);
+    let _ = super::gue::flow_source_port(b);
+    if let Ok(p) = super::gue::Packet::new_checked(b) {
+        let _ = (p.version(), p.control(), p.hlen(), p.proto_ctype(), p.flags(), p.private_flags());
+        let _ = (p.payload(), super::gue::Repr::parse(&p));
+    }
+    if let Ok(p) = super::gre::Packet::new_checked(b) {
+        let _ = (p.version(), p.has_checksum(), p.protocol(), p.checksum(), p.key(), p.payload());
+        if let Ok(r) = super::gre::Repr::parse(&p) {
+            let mut out = vec![0; r.buffer_len() + p.payload().len()];
+            out[r.buffer_len()..].copy_from_slice(p.payload());
+            r.emit(&mut super::gre::Packet::new_unchecked(&mut out[..]));
+            assert_eq!(super::gre::Repr::parse(&super::gre::Packet::new_checked(&out[..]).unwrap()), Ok(r));
+        }
     }
 
     if let Ok(p) = SctpPacket::new_checked(b) {

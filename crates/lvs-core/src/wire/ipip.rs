@@ -60,22 +60,34 @@ impl Encap {
     /// are of different families, `header` is too short, `inner` is not an IPv4/IPv6 header, or the
     /// result would exceed 65535 bytes.
     pub fn emit_header(&self, header: &mut [u8], inner: &[u8]) -> Result<usize> {
+        self.emit_outer(header, inner_protocol(inner)?, inner.len(), inner)
+    }
+
+    /// Writes an outer header announcing `protocol` for `payload_len` bytes of payload (GUE and
+    /// GRE put their own header between it and `inner`); DSCP/ECN and DF come from `inner` as for
+    /// IPIP. `Err` as for [`Encap::emit_header`].
+    pub fn emit_outer(
+        &self,
+        header: &mut [u8],
+        protocol: IpProtocol,
+        payload_len: usize,
+        inner: &[u8],
+    ) -> Result<usize> {
         let hl = self.header_len();
         if header.len() < hl {
             return Err(Error);
         }
-        let protocol = inner_protocol(inner)?;
         let (tos, df) = inner_tos_df(inner)?;
         match (self.src_addr, self.dst_addr) {
             (IpAddr::V4(src_addr), IpAddr::V4(dst_addr)) => {
-                if inner.len() > u16::MAX as usize - hl {
+                if payload_len > u16::MAX as usize - hl {
                     return Err(Error);
                 }
                 let repr = ipv4::Repr {
                     src_addr,
                     dst_addr,
                     protocol,
-                    payload_len: inner.len(),
+                    payload_len,
                     ttl: self.hop_limit,
                     tos,
                     ident: self.ident,
@@ -89,14 +101,14 @@ impl Encap {
                 );
             }
             (IpAddr::V6(src_addr), IpAddr::V6(dst_addr)) => {
-                if inner.len() > u16::MAX as usize {
+                if payload_len > u16::MAX as usize {
                     return Err(Error);
                 }
                 let repr = ipv6::Repr {
                     src_addr,
                     dst_addr,
                     next_header: protocol,
-                    payload_len: inner.len(),
+                    payload_len,
                     hop_limit: self.hop_limit,
                     traffic_class: tos,
                     flow_label: 0,

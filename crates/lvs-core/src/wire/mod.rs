@@ -80,6 +80,8 @@ macro_rules! enum_with_unknown {
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod gre;
+pub mod gue;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipip;
@@ -88,6 +90,7 @@ pub mod ipv6;
 pub mod ipvs_sync;
 pub mod sctp;
 pub mod tcp;
+pub mod tunnel;
 pub mod udp;
 pub mod vrrp;
 
@@ -108,6 +111,7 @@ pub use ipv4::{Packet as Ipv4Packet, Repr as Ipv4Repr};
 pub use ipv6::{Packet as Ipv6Packet, Repr as Ipv6Repr, UpperLayer};
 pub use sctp::{Packet as SctpPacket, Repr as SctpRepr};
 pub use tcp::{Packet as TcpPacket, Repr as TcpRepr, TcpFlags};
+pub use tunnel::{Encapsulation, Tunnel};
 pub use udp::{Packet as UdpPacket, Repr as UdpRepr};
 pub use vrrp::{Packet as VrrpPacket, Repr as VrrpRepr};
 

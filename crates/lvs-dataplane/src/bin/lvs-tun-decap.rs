@@ -1,4 +1,5 @@
-//! `lvs-tun-decap`: user-space IP-in-IP decapsulation for LVS/TUN real servers.
+//! `lvs-tun-decap`: user-space decapsulation for LVS/TUN real servers (IPIP,
+//! and GUE / GRE for `ipvsadm --tun-type gue|gre`).
 //!
 //! A real server behind an LVS director in tunnelling mode receives the
 //! client's packets wrapped in an outer IP header addressed to itself. The
@@ -24,28 +25,54 @@
 //! nft add rule inet lvs_tun input meta l4proto '{ 4, 41 }' drop
 //! ```
 //!
-//! Usage: `lvs-tun-decap --iface IF [--tun NAME] [--local ADDR]... [--any-mac]
-//! [--mtu N] [--no-sysctl] [--count N] [--max-seconds S]`. Runs until SIGINT
-//! or SIGTERM (or a limit), then logs its counters on stderr and exits 0.
+//! GUE and GRE, which have no kernel driver here either (`fou`, `ip_gre`),
+//! arrive through sockets instead: `--gue PORT` binds a dual-stack UDP socket
+//! to the tunnel port (with `UDP_NO_CHECK6_RX`, since IPVS sends zero UDP
+//! checksums over IPv6 for `--tun-nocsum`) and takes the GUE header off each
+//! datagram; `--gre` opens raw `IPPROTO_GRE` sockets for IPv4 and IPv6, checks
+//! the GRE header (and its checksum when present) and takes it off. An open
+//! raw socket also keeps the kernel from answering GRE with ICMP "protocol
+//! unreachable", and the UDP socket from answering with "port unreachable".
+//!
+//! Usage: `lvs-tun-decap [--iface IF] [--gue PORT] [--gre] [--tun NAME]
+//! [--local ADDR]... [--any-mac] [--mtu N] [--no-sysctl] [--count N]
+//! [--max-seconds S]`: IPIP with `--iface`, GUE and GRE with their flags, at
+//! least one of them. Runs until SIGINT or SIGTERM (or a limit), then logs its
+//! counters on stderr (`ipip=` `gue=` `gre=` delivered packets per
+//! encapsulation, malformed input per kind) and exits 0.
 
 mod common;
 
 use std::io;
-use std::net::IpAddr;
+use std::mem::size_of;
+use std::net::{IpAddr, Ipv6Addr, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{install_stop_handlers, write_sysctl, Args, Limits};
-use lvs_dataplane::decap::{decapsulate_frame, mark_ce, Skip, TunnelKind};
+use lvs_dataplane::decap::{
+    decapsulate_frame, decapsulate_gre, decapsulate_gue, mark_ce, strip_ipv4, Skip, TunnelKind,
+};
 use lvs_dataplane::tun::{self, TunDevice};
 use lvs_dataplane::{PacketSocket, RingConfig, RxConfig};
 
-const USAGE: &str = "usage: lvs-tun-decap --iface IF [--tun NAME] [--local ADDR]... [--any-mac] \
-                     [--mtu N] [--no-sysctl] [--count N] [--max-seconds S]";
+const USAGE: &str = "usage: lvs-tun-decap [--iface IF] [--gue PORT] [--gre] [--tun NAME] [--local ADDR]... \
+                     [--any-mac] [--mtu N] [--no-sysctl] [--count N] [--max-seconds S] \
+                     (at least one of --iface, --gue, --gre)";
+
+/// How long a socket waits before looking at the stop flag and the limits.
+const POLL: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 struct Options {
-    iface: String,
+    /// IPIP through an AF_PACKET ring on this interface.
+    iface: Option<String>,
+    /// GUE on this UDP port.
+    gue: Option<u16>,
+    /// GRE through raw sockets.
+    gre: bool,
     tun: String,
     local: Vec<IpAddr>,
     any_mac: bool,
@@ -56,9 +83,10 @@ struct Options {
 
 fn parse_args() -> Result<Options, String> {
     let mut args = Args::from_env();
-    let mut iface = None;
     let mut o = Options {
-        iface: String::new(),
+        iface: None,
+        gue: None,
+        gre: false,
         tun: "lvstun0".into(),
         local: Vec::new(),
         any_mac: false,
@@ -71,7 +99,15 @@ fn parse_args() -> Result<Options, String> {
             continue;
         }
         match flag.as_str() {
-            "--iface" | "-i" => iface = Some(args.value::<String>(&flag)?),
+            "--iface" | "-i" => o.iface = Some(args.value::<String>(&flag)?),
+            "--gue" => {
+                let port: u16 = args.value(&flag)?;
+                if port == 0 {
+                    return Err(format!("--gue needs a port 1..65535\n{USAGE}"));
+                }
+                o.gue = Some(port);
+            }
+            "--gre" => o.gre = true,
             "--tun" => o.tun = args.value(&flag)?,
             "--local" => o.local.push(args.value(&flag)?),
             "--any-mac" => o.any_mac = true,
@@ -81,7 +117,12 @@ fn parse_args() -> Result<Options, String> {
             _ => return Err(format!("unknown argument `{flag}`\n{USAGE}")),
         }
     }
-    o.iface = iface.ok_or_else(|| format!("--iface is required\n{USAGE}"))?;
+    if o.iface.is_none() && o.gue.is_none() && !o.gre {
+        return Err(format!("nothing to decapsulate: give --iface, --gue or --gre\n{USAGE}"));
+    }
+    if o.any_mac && o.iface.is_none() {
+        return Err(format!("--any-mac needs --iface\n{USAGE}"));
+    }
     Ok(o)
 }
 
@@ -101,18 +142,43 @@ struct Counters {
     malformed: u64,
     truncated: u64,
     tun_errors: u64,
+    /// GUE / GRE datagrams received on the sockets, delivered, and refused.
+    gue: SocketCounters,
+    gre: SocketCounters,
+}
+
+/// What one socket-fed encapsulation saw.
+#[derive(Debug, Default, Clone, Copy)]
+struct SocketCounters {
+    received: u64,
+    delivered: u64,
+    /// Not a tunnelled packet (GUE control messages, GRE of other protocols).
+    other: u64,
+    malformed: u64,
+    not_local: u64,
+    tun_errors: u64,
 }
 
 impl Counters {
     fn summary(&self) -> String {
         let kinds: Vec<String> =
             TunnelKind::ALL.iter().map(|k| format!("{}={}", k.name(), self.by_kind[k.index()])).collect();
+        let sock = |name: &str, c: &SocketCounters| {
+            format!(
+                "{name}={} {name}_received={} {name}_other={} {name}_malformed={} {name}_not_local={} \
+                 {name}_tun_errors={}",
+                c.delivered, c.received, c.other, c.malformed, c.not_local, c.tun_errors
+            )
+        };
         format!(
-            "frames={} delivered={} {} ce_marked={} other_host={} not_ip={} not_tunnel={} not_local={} \
-             fragments={} ecn_drops={} malformed={} truncated={} tun_errors={}",
+            "frames={} delivered={} ipip={} {} {} {} ce_marked={} other_host={} not_ip={} not_tunnel={} \
+             not_local={} fragments={} ecn_drops={} malformed={} truncated={} tun_errors={}",
             self.frames,
+            self.delivered + self.gue.delivered + self.gre.delivered,
             self.delivered,
             kinds.join(" "),
+            sock("gue", &self.gue),
+            sock("gre", &self.gre),
             self.ce_marked,
             self.other_host,
             self.not_ip,
@@ -127,8 +193,8 @@ impl Counters {
     }
 }
 
-struct Decapsulator {
-    tun: TunDevice,
+struct Decapsulator<'t> {
+    tun: &'t TunDevice,
     mac: Option<[u8; 6]>,
     local: Vec<IpAddr>,
     buf: Vec<u8>,
@@ -138,7 +204,7 @@ struct Decapsulator {
     logged_tun_errors: u32,
 }
 
-impl Decapsulator {
+impl Decapsulator<'_> {
     fn frame(&mut self, data: &[u8], truncated: bool) {
         self.c.frames += 1;
         if truncated {
@@ -213,6 +279,177 @@ fn setup_sysctls(tun: &str) {
     let _ = write_sysctl(&format!("/proc/sys/net/ipv6/conf/{tun}/accept_ra"), "0");
 }
 
+/// A socket delivering tunnel packets of one kind.
+enum Source {
+    /// The GUE tunnel port: each datagram's payload is a GUE header and a packet.
+    Gue(UdpSocket),
+    /// A raw GRE socket; IPv4 ones deliver the IP header too.
+    Gre { fd: OwnedFd, v4: bool },
+}
+
+impl Source {
+    fn gue(port: u16) -> io::Result<Source> {
+        // Dual-stack where IPv6 exists (`bindv6only` is 0 by default), else IPv4 only.
+        let s = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
+            Ok(s) => {
+                // IPVS sends `--tun-nocsum` GUE over IPv6 with a zero UDP checksum (RFC 6935),
+                // which the kernel drops for sockets that do not accept it.
+                let on: libc::c_int = 1;
+                // SAFETY: a valid c_int option value of the stated size on an open socket.
+                let rc = unsafe {
+                    libc::setsockopt(
+                        s.as_raw_fd(),
+                        libc::SOL_UDP,
+                        libc::UDP_NO_CHECK6_RX,
+                        (&on as *const libc::c_int).cast(),
+                        size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                };
+                if rc != 0 {
+                    let e = io::Error::last_os_error();
+                    return Err(io::Error::new(e.kind(), format!("UDP_NO_CHECK6_RX: {e}")));
+                }
+                s
+            }
+            Err(_) => UdpSocket::bind(("0.0.0.0", port))
+                .map_err(|e| io::Error::new(e.kind(), format!("bind UDP port {port}: {e}")))?,
+        };
+        s.set_read_timeout(Some(POLL))?;
+        Ok(Source::Gue(s))
+    }
+
+    fn gre(v4: bool) -> io::Result<Source> {
+        let family = if v4 { libc::AF_INET } else { libc::AF_INET6 };
+        // SAFETY: plain system call with integer arguments.
+        let raw = unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_GRE) };
+        if raw < 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(e.kind(), format!("raw GRE socket: {e}")));
+        }
+        // SAFETY: `raw` is a fresh descriptor nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let tv = libc::timeval { tv_sec: 0, tv_usec: POLL.as_micros() as libc::suseconds_t };
+        // SAFETY: a valid timeval of the stated size on an open socket.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Source::Gre { fd, v4 })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Source::Gue(_) => "GUE",
+            Source::Gre { v4: true, .. } => "GRE/IPv4",
+            Source::Gre { .. } => "GRE/IPv6",
+        }
+    }
+
+    /// One datagram into `buf`; `Ok(None)` when nothing came within [`POLL`].
+    fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let r = match self {
+            Source::Gue(s) => s.recv(buf),
+            Source::Gre { fd, .. } => {
+                // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes.
+                let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            }
+        };
+        match r {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The inner packet of a datagram this socket delivered.
+    fn inner<'b>(&self, data: &'b [u8], local: &[IpAddr]) -> Result<&'b [u8], Skip> {
+        let (inner, _) = match self {
+            Source::Gue(_) => decapsulate_gue(data)?,
+            Source::Gre { v4: true, .. } => {
+                let (dst, gre) = strip_ipv4(data)?;
+                if !local.is_empty() && !local.contains(&dst) {
+                    return Err(Skip::NotLocal);
+                }
+                decapsulate_gre(gre)?
+            }
+            Source::Gre { .. } => decapsulate_gre(data)?,
+        };
+        Ok(inner)
+    }
+}
+
+/// Receives from `src` until `done`, writing inner packets into `tun`.
+fn socket_loop(
+    src: &Source,
+    tun: &TunDevice,
+    local: &[IpAddr],
+    total: &AtomicU64,
+    done: &AtomicU64,
+) -> SocketCounters {
+    let mut c = SocketCounters::default();
+    let mut buf = vec![0u8; 65536];
+    let mut logged = 0u32;
+    let mut log = |what: String| {
+        if logged < 10 {
+            logged += 1;
+            eprintln!("lvs-tun-decap: {}: {what}", src.name());
+        }
+    };
+    while done.load(Ordering::Acquire) == 0 {
+        let n = match src.recv(&mut buf) {
+            Ok(Some(n)) => n,
+            Ok(None) => continue,
+            Err(e) => {
+                log(format!("receive failed, {} stops: {e}", src.name()));
+                break;
+            }
+        };
+        c.received += 1;
+        let inner = match src.inner(&buf[..n], local) {
+            Ok(inner) => inner,
+            Err(Skip::NotTunnel) => {
+                c.other += 1;
+                continue;
+            }
+            Err(Skip::NotLocal) => {
+                c.not_local += 1;
+                continue;
+            }
+            Err(skip) => {
+                c.malformed += 1;
+                let why = if let Skip::Malformed(why) = skip { why } else { "unusable" };
+                log(format!("dropped a malformed packet: {why}"));
+                continue;
+            }
+        };
+        match tun.write_packet(inner) {
+            Ok(()) => {
+                c.delivered += 1;
+                total.fetch_add(1, Ordering::AcqRel);
+            }
+            Err(e) => {
+                c.tun_errors += 1;
+                log(format!("write to {}: {e}", tun.name()));
+            }
+        }
+    }
+    c
+}
+
 fn run(o: &Options) -> io::Result<Counters> {
     install_stop_handlers()?;
     let tun = TunDevice::create(&o.tun)?;
@@ -221,18 +458,33 @@ fn run(o: &Options) -> io::Result<Counters> {
     if o.sysctl {
         setup_sysctls(tun.name());
     }
-    let mac = if o.any_mac { None } else { Some(tun::hardware_address(&o.iface)?) };
-    let cfg = RingConfig {
-        rx: Some(RxConfig { block_size: 1 << 16, block_count: 32, ..RxConfig::default() }),
-        tx: None,
-        ignore_outgoing: true,
-        poll_timeout: Duration::from_millis(100),
-        ..RingConfig::default()
+    let mut sources = Vec::new();
+    if let Some(port) = o.gue {
+        sources.push(Source::gue(port)?);
+    }
+    if o.gre {
+        sources.push(Source::gre(true)?);
+        sources.push(Source::gre(false)?);
+    }
+    let mut ring = match &o.iface {
+        Some(iface) => {
+            let mac = if o.any_mac { None } else { Some(tun::hardware_address(iface)?) };
+            let cfg = RingConfig {
+                rx: Some(RxConfig { block_size: 1 << 16, block_count: 32, ..RxConfig::default() }),
+                tx: None,
+                ignore_outgoing: true,
+                poll_timeout: POLL,
+                ..RingConfig::default()
+            };
+            Some((PacketSocket::open(iface, &cfg)?, mac))
+        }
+        None => None,
     };
-    let mut sock = PacketSocket::open(&o.iface, &cfg)?;
     eprintln!(
-        "lvs-tun-decap: ready iface={} tun={} mtu={} local={}",
-        o.iface,
+        "lvs-tun-decap: ready iface={} gue={} gre={} tun={} mtu={} local={}",
+        o.iface.as_deref().unwrap_or("none"),
+        o.gue.map_or("off".to_string(), |p| p.to_string()),
+        if o.gre { "on" } else { "off" },
         tun.name(),
         o.mtu,
         if o.local.is_empty() {
@@ -242,28 +494,61 @@ fn run(o: &Options) -> io::Result<Counters> {
         }
     );
     let mut d = Decapsulator {
-        tun,
-        mac,
+        tun: &tun,
+        mac: ring.as_ref().and_then(|(_, mac)| *mac),
         local: o.local.clone(),
         buf: Vec::with_capacity(2048),
         c: Counters::default(),
         logged_malformed: 0,
         logged_tun_errors: 0,
     };
+    // Packets the sockets delivered, and the signal for them to stop (non-zero).
+    let total = AtomicU64::new(0);
+    let done = AtomicU64::new(0);
     let started = Instant::now();
-    let reason = loop {
-        if let Some(r) = o.limits.reason(d.c.delivered, started) {
-            break r;
-        }
-        match sock.recv_frames(Duration::from_millis(100), |f| d.frame(f.data, f.is_truncated())) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    };
-    let drops = sock.stats().map(|s| s.drops).unwrap_or(0);
-    eprintln!("lvs-tun-decap: exit ({reason}) {} ring_drops={drops}", d.c.summary());
-    Ok(d.c)
+    let (reason, ring_result, socket_counters) = std::thread::scope(|scope| {
+        let workers: Vec<_> = sources
+            .iter()
+            .map(|src| {
+                let (tun, local, total, done) = (&tun, &o.local[..], &total, &done);
+                scope.spawn(move || (src.name(), socket_loop(src, tun, local, total, done)))
+            })
+            .collect();
+        let mut ring_result = Ok(());
+        let reason = loop {
+            if let Some(r) = o.limits.reason(d.c.delivered + total.load(Ordering::Acquire), started) {
+                break r;
+            }
+            match ring.as_mut() {
+                Some((sock, _)) => match sock.recv_frames(POLL, |f| d.frame(f.data, f.is_truncated())) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        ring_result = Err(e);
+                        break "error";
+                    }
+                },
+                None => std::thread::sleep(POLL),
+            }
+        };
+        done.store(1, Ordering::Release);
+        let counters: Vec<_> = workers.into_iter().filter_map(|w| w.join().ok()).collect();
+        (reason, ring_result, counters)
+    });
+    ring_result?;
+    for (name, c) in socket_counters {
+        let sum = if name == "GUE" { &mut d.c.gue } else { &mut d.c.gre };
+        sum.received += c.received;
+        sum.delivered += c.delivered;
+        sum.other += c.other;
+        sum.malformed += c.malformed;
+        sum.not_local += c.not_local;
+        sum.tun_errors += c.tun_errors;
+    }
+    let drops = ring.as_mut().and_then(|(s, _)| s.stats().ok()).map_or(0, |s| s.drops);
+    let c = std::mem::take(&mut d.c);
+    eprintln!("lvs-tun-decap: exit ({reason}) {} ring_drops={drops}", c.summary());
+    Ok(c)
 }
 
 fn main() -> ExitCode {

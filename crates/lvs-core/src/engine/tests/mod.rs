@@ -18,6 +18,7 @@ mod icmp;
 mod l2;
 mod misc;
 mod ownership;
+mod tunnel;
 
 use super::*;
 use crate::model::{DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey};
