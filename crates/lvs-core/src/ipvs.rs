@@ -105,11 +105,12 @@ impl Conns {
     }
 }
 
-/// [`Ipvs::warm`] for one packet of a family: its hashes, and the slots they name read.
+/// [`Ipvs::warm`] for one packet of a family: its hashes, and the slots they name prefetched.
 #[inline]
-fn warm_af<A: Addr>(t: &ConnTable<A>, p: &PacketMeta, c: A, v: A, sink: &mut u64) -> FlowHash {
+fn warm_af<A: Addr>(t: &ConnTable<A>, p: &PacketMeta, c: A, v: A) -> FlowHash {
     let h = t.flow_hash(p.protocol, c, p.sport, v, p.dport, may_start_conn(p));
-    *sink ^= t.touch(h.key()) ^ t.touch_out(&h);
+    t.prefetch(h.key());
+    t.prefetch_out(&h);
     h
 }
 
@@ -728,7 +729,7 @@ impl Ipvs {
     }
 
     /// [`process_in`](Self::process_in) for a batch. The next 16 packets are hashed and their
-    /// home slots read while the current 16 are processed, so their cache misses overlap with work
+    /// home slots prefetched while the current 16 are processed, so their cache misses overlap with work
     /// instead of stalling it; the hashes are used again for the lookups and inserts. Verdicts are
     /// appended to `out`.
     pub fn process_in_batch(&mut self, pkts: &[PacketMeta], now: Instant, out: &mut Vec<InVerdict>) {
@@ -833,23 +834,19 @@ impl Ipvs {
         }
     }
 
-    /// Hashes every packet of a batch and reads its home slot before any is processed, and for
-    /// packets that may start a connection the reply-index slot it would take, so that their cache
-    /// misses are in flight together.
+    /// Hashes every packet of a batch and prefetches its home slot before any is processed, and
+    /// for packets that may start a connection the reply-index slot it would take, so that their
+    /// cache misses are in flight together.
     fn warm(&self, pkts: &[PacketMeta], hashes: &mut [Option<FlowHash>; BATCH]) {
-        let mut sink = 0u64;
         for (p, h) in pkts.iter().zip(hashes.iter_mut()) {
             *h = match (p.saddr, p.daddr) {
                 (IpAddr::V4(s), IpAddr::V4(d)) => {
-                    Some(warm_af(&self.conns.v4, p, u32::from(s), u32::from(d), &mut sink))
+                    Some(warm_af(&self.conns.v4, p, u32::from(s), u32::from(d)))
                 }
-                (IpAddr::V6(s), IpAddr::V6(d)) => {
-                    Some(warm_af(&self.conns.v6, p, s.octets(), d.octets(), &mut sink))
-                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => Some(warm_af(&self.conns.v6, p, s.octets(), d.octets())),
                 _ => None,
             };
         }
-        std::hint::black_box(sink);
     }
 
     /// A real server → client packet (`ip_vs_out_hook`): if it is a reply on a NAT connection,
@@ -944,14 +941,14 @@ impl Ipvs {
         let now_ms = now.millis();
         let table = A::table(&self.conns);
         // Hashed once: the lookup here, the inserts of a new connection later.
-        let hash = match hash {
+        let mut hash = match hash {
             Some(h) => *h,
             None => table.flow_hash(pkt.protocol, c, pkt.sport, v, pkt.dport, may_start_conn(pkt)),
         };
-        // The reply-index slot a new NAT connection would take: read now, so its miss overlaps
+        // The reply-index slot a new NAT connection would take: prefetched now, so its miss overlaps
         // the lookup's instead of following it.
-        std::hint::black_box(table.touch_out(&hash));
-        let mut found = table.lookup_in_hashed(hash.key(), pkt.protocol, c, pkt.sport, v, pkt.dport);
+        table.prefetch_out(&hash);
+        let mut found = table.lookup_flow(&mut hash, pkt.protocol, c, pkt.sport, v, pkt.dport);
         if let Some(id) = found {
             let e = A::table(&self.conns).get(id);
             let (control, dest_id) = (e.control, e.dest);
@@ -967,6 +964,7 @@ impl Ipvs {
                 };
                 if resched {
                     self.drop_entry::<A>(id, now_ms);
+                    hash.forget_vacancy();
                     found = None;
                 }
             }
@@ -978,17 +976,14 @@ impl Ipvs {
                     return InVerdict::Drop(DropReason::DestUnavailable);
                 }
                 self.drop_entry::<A>(id, now_ms);
+                hash.forget_vacancy();
                 found = None;
             }
         }
-        let (slot, created) = match found {
-            Some(id) => (Slot::Stored(id), false),
-            None => match self.schedule_new::<A>(pkt, payload, c, v, &hash, now) {
-                Ok(slot) => (slot, true),
-                Err(no) => return no.into(),
-            },
-        };
-        self.finish_in::<A>(slot, pkt, created, now_ms)
+        match found {
+            Some(id) => self.finish_in::<A>(Slot::Stored(id), pkt, false, now_ms),
+            None => self.schedule_new::<A>(pkt, payload, c, v, &hash, now),
+        }
     }
 
     /// Statistics, state transition and timer of an accepted client packet.
@@ -1003,12 +998,19 @@ impl Ipvs {
                 None => return InVerdict::Drop(DropReason::TableFull),
             },
         };
+        let stored = transient.is_none();
         let e = match transient.as_mut() {
             Some(e) => e,
             None => table.get_mut(id),
         };
         let dest_id = e.dest;
         let Some(dest) = dests.get_mut(dest_id) else {
+            // Not reached for a new connection (`new_conn` resolved its server), but one is
+            // never left off the timer wheel.
+            if created && stored {
+                let expires = e.expires;
+                table.rearm(id, expires);
+            }
             return InVerdict::Drop(DropReason::DestUnavailable);
         };
         if dest.available {
@@ -1020,6 +1022,8 @@ impl Ipvs {
             stats.inbound(bytes);
         }
         let assure = transition(e, dest, Dir::Input, pkt, sysctl.tcp_dos());
+        // in_pkts, for the sync threshold (a one-packet connection's is never read).
+        e.aux = e.aux.wrapping_add(1);
         let (control, dport, fwd) = (e.control, e.dport, e.fwd());
         let timeout = sysctl.timeouts.of(e.proto, e.state) as u64 * 1000;
         let fwd = Forward {
@@ -1036,10 +1040,8 @@ impl Ipvs {
         }
         match transient {
             None => {
+                // Also files a new connection (stored unfiled by `new_conn`).
                 table.rearm(id, now_ms + timeout);
-                // in_pkts, for the sync threshold.
-                let e = table.get_mut(id);
-                e.aux = e.aux.wrapping_add(1);
                 if self.sync.master.is_some() {
                     self.sync_after_packet::<A>(Some(id), control, now_ms);
                 }
@@ -1182,7 +1184,7 @@ impl Ipvs {
         Some(id)
     }
 
-    /// `conn_schedule` of the protocol + `ip_vs_schedule`.
+    /// `conn_schedule` of the protocol + `ip_vs_schedule`, and the packet's own accounting.
     fn schedule_new<A: Fam>(
         &mut self,
         pkt: &PacketMeta,
@@ -1191,32 +1193,34 @@ impl Ipvs {
         v: A,
         hash: &FlowHash,
         now: Instant,
-    ) -> std::result::Result<Slot, NoConn> {
+    ) -> InVerdict {
         match pkt.protocol {
             ipproto::TCP => {
                 let f = pkt.tcp_flags;
                 if f & tcp::flags::RST != 0 || (f & tcp::flags::SYN == 0 && !self.sysctl.sloppy_tcp) {
-                    return Err(NoConn::Pass(PassReason::NotSchedulable));
+                    return InVerdict::Pass(PassReason::NotSchedulable);
                 }
             }
             ipproto::SCTP => {
                 let ch = pkt.sctp_chunk;
                 if ch == sctp::chunk::ABORT || (ch != sctp::chunk::INIT && !self.sysctl.sloppy_sctp) {
-                    return Err(NoConn::Pass(PassReason::NotSchedulable));
+                    return InVerdict::Pass(PassReason::NotSchedulable);
                 }
             }
             _ => {}
         }
         let Some(si) = self.find_service_cached(pkt) else {
-            return Err(NoConn::Pass(PassReason::NoService));
+            return InVerdict::Pass(PassReason::NoService);
         };
         if pkt.sport == FTP_DATA_PORT {
-            return Err(NoConn::Pass(PassReason::FtpData));
+            return InVerdict::Pass(PassReason::FtpData);
         }
-        if self.services[si].config.persistent.is_some() {
-            self.sched_persist::<A>(si, pkt, payload, c, v, hash, now)
-        } else {
-            self.sched_plain::<A>(si, pkt, c, v, hash, now)
+        if self.services[si].config.persistent.is_none() {
+            return self.sched_plain::<A>(si, pkt, c, v, hash, now);
+        }
+        match self.sched_persist::<A>(si, pkt, payload, c, v, hash, now) {
+            Ok(slot) => self.finish_in::<A>(slot, pkt, true, now.millis()),
+            Err(no) => no.into(),
         }
     }
 
@@ -1286,7 +1290,8 @@ impl Ipvs {
         sched.schedule(DestList::new(&self.dests, &svc.order), &flow, &mut ctx)
     }
 
-    /// `ip_vs_schedule` for a non-persistent service.
+    /// `ip_vs_schedule` for a non-persistent service, and the packet's own accounting.
+    #[inline(always)]
     fn sched_plain<A: Fam>(
         &mut self,
         si: usize,
@@ -1295,20 +1300,97 @@ impl Ipvs {
         v: A,
         hash: &FlowHash,
         now: Instant,
-    ) -> std::result::Result<Slot, NoConn> {
-        let key = self.services[si].config.key;
-        if !key.is_fwmark() && pkt.dport != key.port() {
-            return Err(self.leave(si, pkt, RejectReason::PortZeroNotPersistent));
+    ) -> InVerdict {
+        let cfg = &self.services[si].config;
+        if !cfg.key.is_fwmark() && pkt.dport != cfg.key.port() {
+            return self.leave(si, pkt, RejectReason::PortZeroNotPersistent).into();
         }
+        let one_packet = cfg.one_packet && pkt.protocol == ipproto::UDP;
         let Some(did) = self.pick(si, pkt, now) else {
-            return Err(self.leave(si, pkt, RejectReason::NoDestination));
+            return self.leave(si, pkt, RejectReason::NoDestination).into();
         };
-        let one_packet = self.services[si].config.one_packet && pkt.protocol == ipproto::UDP;
+        if !one_packet {
+            return self.new_plain_conn::<A>(si, pkt, c, v, hash, did, now.millis());
+        }
         let dport = match self.dests.get(did) {
             Some(d) if d.port != 0 => d.port,
             _ => pkt.dport,
         };
-        self.new_conn::<A>(si, pkt, c, v, Some(hash), did, dport, one_packet, NO_CONTROL, now.millis())
+        match self.new_conn::<A>(si, pkt, c, v, Some(hash), did, dport, true, NO_CONTROL, now.millis()) {
+            Ok(slot) => self.finish_in::<A>(slot, pkt, true, now.millis()),
+            Err(no) => no.into(),
+        }
+    }
+
+    /// [`new_conn`](Self::new_conn) + [`finish_in`](Self::finish_in) for a stored connection of
+    /// a non-persistent service (most new flows), in one pass with the same steps and results:
+    /// the entry is built complete (the packet's state transition, its expiry, in_pkts 1) and
+    /// stored and filed once, and the service and the server are each looked up once.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn new_plain_conn<A: Fam>(
+        &mut self,
+        si: usize,
+        pkt: &PacketMeta,
+        c: A,
+        v: A,
+        hash: &FlowHash,
+        did: DestId,
+        now_ms: u64,
+    ) -> InVerdict {
+        let Ipvs { dests, conns, services, stats, sysctl, svc_of_dest, .. } = self;
+        let Some(dest) = dests.get_mut(did) else {
+            return InVerdict::Drop(DropReason::DestUnavailable);
+        };
+        let dport = if dest.port != 0 { dest.port } else { pkt.dport };
+        let daddr = A::from_ip(dest.addr).unwrap_or_default();
+        let mut e =
+            Entry::new(pkt.protocol, c, pkt.sport, v, pkt.dport, daddr, dport, did, conn_flags(dest.fwd));
+        e.control = NO_CONTROL;
+        // The server's counters move only once the entry is stored.
+        let (_, flip) = step(&mut e, Dir::Input, pkt, sysctl.tcp_dos());
+        // in_pkts: this packet. No template to assure (no persistence).
+        e.aux = 1;
+        e.expires = now_ms + sysctl.timeouts.of(e.proto, e.state) as u64 * 1000;
+        if !conns.has_room() {
+            conns.refused += 1;
+            return InVerdict::Drop(DropReason::TableFull);
+        }
+        let Some(id) = A::table_mut(conns).insert_hashed(e, hash) else {
+            conns.refused += 1;
+            return InVerdict::Drop(DropReason::TableFull);
+        };
+        dest.refs += 1;
+        dest.bind_conn();
+        count_active(dest, flip);
+        let svc = &mut services[si];
+        debug_assert_eq!(
+            svc_of_dest.get(did.index()),
+            Some(&(si as u32)),
+            "a scheduled server counts for its service"
+        );
+        dest.stats.conn();
+        svc.stats.conn();
+        stats.conn();
+        if dest.available {
+            let bytes = pkt.len as u64;
+            dest.stats.inbound(bytes);
+            svc.stats.inbound(bytes);
+            stats.inbound(bytes);
+        }
+        let fwd = Forward {
+            conn: Some(ConnId::new(A::V6, id)),
+            created: true,
+            dest: did,
+            daddr: dest.addr,
+            dport,
+            fwd: e.fwd(),
+            tunnel: dest.tunnel,
+        };
+        if self.sync.master.is_some() {
+            self.sync_after_packet::<A>(Some(id), NO_CONTROL, now_ms);
+        }
+        InVerdict::Forward(fwd)
     }
 
     /// `ip_vs_sched_persist`: find or create the template, then the connection it controls.
@@ -1453,8 +1535,10 @@ impl Ipvs {
                 return Err(NoConn::Drop(DropReason::TableFull));
             }
             let table = A::table_mut(conns);
+            // With the packet's hashes this is the client packet's own connection, which
+            // `finish_in` files on the timer wheel once the packet has set its expiry.
             let stored = match hash {
-                Some(h) => table.insert_hashed(e, h),
+                Some(h) => table.insert_hashed_unfiled(e, h),
                 None => table.insert(e),
             };
             match stored {
@@ -1667,9 +1751,19 @@ fn is_new_conn_expected<A: Addr>(e: &Entry<A>, mode: u32) -> bool {
 /// NOOUTPUT handling, the new state and the active/inactive flip on the server. Returns true when
 /// the controlling template is to be assured (TCP/SCTP reaching ESTABLISHED, a UDP reply).
 /// `tcp_dos` selects the `secure_tcp` table.
+#[inline]
 fn transition<A: Addr>(e: &mut Entry<A>, dest: &mut Dest, dir: Dir, pkt: &PacketMeta, tcp_dos: bool) -> bool {
+    let (assure, flip) = step(e, dir, pkt, tcp_dos);
+    count_active(dest, flip);
+    assure
+}
+
+/// The entry's half of [`transition`]: returns whether to assure the template and the server's
+/// active-count change ([`count_active`]).
+#[inline(always)]
+fn step<A: Addr>(e: &mut Entry<A>, dir: Dir, pkt: &PacketMeta, tcp_dos: bool) -> (bool, Flip) {
     if e.proto == ipproto::UDP {
-        return dir == Dir::Output;
+        return (dir == Dir::Output, Flip::None);
     }
     let mut d = dir;
     if e.flags & cf::NOOUTPUT != 0 {
@@ -1692,22 +1786,40 @@ fn transition<A: Addr>(e: &mut Entry<A>, dest: &mut Dest, dir: Dir, pkt: &Packet
             let s = sctp::next_state(d, pkt.sctp_chunk, pkt.sctp_abort_follows, e.state);
             (s, sctp::is_active(s), s == sctp::ESTABLISHED)
         }
-        _ => return false,
+        _ => return (false, Flip::None),
     };
     let mut assure = false;
+    let mut flip = Flip::None;
     if new != e.state {
         let inactive = e.flags & cf::INACTIVE != 0;
         if !inactive && !active {
-            dest.activeconns = dest.activeconns.saturating_sub(1);
+            flip = Flip::Inactive;
             e.flags |= cf::INACTIVE;
         } else if inactive && active {
-            dest.activeconns += 1;
+            flip = Flip::Active;
             e.flags &= !cf::INACTIVE;
         }
         assure = established;
     }
     e.state = new;
-    assure
+    (assure, flip)
+}
+
+/// A connection's move between the server's active and inactive counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flip {
+    None,
+    Active,
+    Inactive,
+}
+
+#[inline]
+fn count_active(dest: &mut Dest, flip: Flip) {
+    match flip {
+        Flip::None => {}
+        Flip::Active => dest.activeconns += 1,
+        Flip::Inactive => dest.activeconns = dest.activeconns.saturating_sub(1),
+    }
 }
 
 /// `ip_vs_control_assure_ct`.

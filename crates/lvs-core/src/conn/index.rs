@@ -66,14 +66,14 @@ impl Index {
         }
     }
 
-    /// Reads the home slot of `hash` (to bring its cache line in early).
+    /// Prefetches the home slot of `hash` (to bring its cache line in early).
     #[inline]
-    pub(crate) fn touch(&self, hash: u32) -> u64 {
-        self.slots[hash as usize & self.mask]
+    pub(crate) fn prefetch(&self, hash: u32) {
+        lvs_prefetch::prefetch_read(&self.slots[hash as usize & self.mask]);
     }
 
     /// Adds `id` under `hash` (duplicates are the caller's business).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, hash: u32, id: u32) {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.resize(self.slots.len() * 2);
@@ -82,7 +82,7 @@ impl Index {
         self.len += 1;
     }
 
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, word: u64) {
         let mut i = (word >> 32) as usize & self.mask;
         while self.slots[i] != EMPTY {

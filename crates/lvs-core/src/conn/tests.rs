@@ -823,6 +823,51 @@ fn batch_lookups_match_single_lookups() {
 }
 
 #[test]
+fn new_connections_are_filed_at_their_real_expiry() {
+    // A new connection is stored with its first packet already applied and filed on the timer
+    // wheel once; with a UDP timeout of 1 s (shorter than the 3 s a connection has before its
+    // first transition) it must expire at exactly 1 s, without and with persistence, one at a
+    // time and in batches, also when the inserts fill clusters of the table.
+    let mut ipvs = Ipvs::new();
+    let plain = key(Protocol::Udp, 53);
+    service(&mut ipvs, plain, "rr", None);
+    server(&mut ipvs, &plain, "192.168.1.1", FwdMethod::Masq);
+    server(&mut ipvs, &plain, "192.168.1.2", FwdMethod::Route);
+    let sticky = key(Protocol::Udp, 54);
+    service(&mut ipvs, sticky, "rr", Some(5));
+    server(&mut ipvs, &sticky, "192.168.1.3", FwdMethod::Masq);
+    ipvs.set_timeouts(0, 0, 1).unwrap();
+    let pkt = |i: u32, port: u16| {
+        PacketMeta::udp(
+            sa(&format!("1.0.{}.{}:{}", i / 200, i % 200, 2000 + i)),
+            sa(&format!("{VIP}:{port}")),
+        )
+    };
+    for i in 0..600 {
+        let v = ipvs.process_in(&pkt(i, if i % 3 == 0 { 54 } else { 53 }), ms(10));
+        assert!(v.forward().unwrap().created);
+    }
+    let later: Vec<PacketMeta> = (600..1200).map(|i| pkt(i, 53)).collect();
+    let mut out = Vec::new();
+    ipvs.process_in_batch(&later, ms(500), &mut out);
+    assert!(out.iter().all(|v| v.forward().is_some_and(|f| f.created)));
+    ipvs.check_conns();
+    assert_eq!(state(&ipvs, 2000, ms(10)), ("UDP", 1000));
+    ipvs.advance(ms(1009));
+    assert_eq!(ipvs.conn_stats().conns, 1200);
+    ipvs.advance(ms(1010));
+    assert_eq!(ipvs.conn_stats().conns, 600, "the first 600 expire at 10 ms + 1 s");
+    ipvs.check_conns();
+    ipvs.advance(ms(1499));
+    assert_eq!(ipvs.conn_stats().conns, 600);
+    ipvs.advance(ms(1500));
+    assert_eq!(ipvs.conn_stats().conns, 0);
+    assert_eq!(ipvs.conn_stats().templates, 200, "templates live on for their 5 s");
+    assert_eq!(counts(&ipvs, "192.168.1.1").1 + counts(&ipvs, "192.168.1.2").1, 0);
+    ipvs.check_conns();
+}
+
+#[test]
 fn batches_decide_exactly_like_single_packets() {
     // The batch path hashes each packet once ahead of time and reuses the hashes for the lookup
     // and the inserts: over mixed families, NAT and direct routing, persistence, repeated flows and

@@ -96,15 +96,23 @@ impl Wheel {
     /// Files an unlinked entry by its expiry.
     #[inline(always)]
     pub(crate) fn link<T: TimerLinks>(&mut self, t: &mut T, id: u32) {
-        let slot = self.place(t.expires(id));
-        let head = self.heads[slot];
-        t.set_links(id, SENTINEL + slot as u32, head);
+        let (prev, head) = self.push(id, t.expires(id));
+        t.set_links(id, prev, head);
         if head != NIL {
             t.set_prev(head, id);
         }
-        self.heads[slot] = id;
+    }
+
+    /// The list half of [`link`](Self::link), for a caller that holds the entry: puts `id` at the
+    /// head of the slot for `when` and returns the entry's new `(prev, next)`. The caller stores
+    /// them in the entry and, when `next` is not `NIL`, sets that entry's `prev` to `id`.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, id: u32, when: u64) -> (u32, u32) {
+        let slot = self.place(when);
+        let head = std::mem::replace(&mut self.heads[slot], id);
         self.mark(slot, true);
         self.len += 1;
+        (SENTINEL + slot as u32, head)
     }
 
     /// True when the entry is filed.
