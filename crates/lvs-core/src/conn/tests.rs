@@ -42,6 +42,14 @@ fn server(ipvs: &mut Ipvs, k: &ServiceKey, addr: &str, fwd: FwdMethod) {
     ipvs.add_dest(k, &c).unwrap();
 }
 
+/// An rr service with two real servers, 192.168.1.1 and 192.168.1.2, forwarding by `fwd`.
+fn rr_pair(ipvs: &mut Ipvs, k: ServiceKey, persistent: Option<u32>, fwd: FwdMethod) -> ServiceKey {
+    service(ipvs, k, "rr", persistent);
+    server(ipvs, &k, "192.168.1.1", fwd);
+    server(ipvs, &k, "192.168.1.2", fwd);
+    k
+}
+
 /// Real server address the verdict forwards to.
 fn to(v: InVerdict) -> String {
     match v {
@@ -341,10 +349,7 @@ fn persistence_normal_service_template_and_rearm() {
     // it lives; its timer restarts with every new connection that uses it; PersistConn counts it;
     // it becomes ASSURED when a controlled connection reaches ESTABLISHED.
     let mut ipvs = Ipvs::new();
-    let k = key(Protocol::Tcp, 443);
-    service(&mut ipvs, k, "rr", Some(300));
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    rr_pair(&mut ipvs, key(Protocol::Tcp, 443), Some(300), FwdMethod::Route);
     let p = |c: &str, f| PacketMeta::tcp(sa(c), sa(&format!("{VIP}:443")), f);
     let a1 = to(ipvs.process_in(&p("1.1.1.1:1000", SYN), secs(0)));
     let b = to(ipvs.process_in(&p("2.2.2.2:1000", SYN), secs(0)));
@@ -425,10 +430,7 @@ fn port_zero_service_one_template_for_all_ports() {
     // §2.2: port-0 service: template <proto, snet, 0, VIP, 0> → <RS, 0>; the connection's port is
     // the packet's; §2.1 step 4: found after the exact lookup fails.
     let mut ipvs = Ipvs::new();
-    let k = key(Protocol::Tcp, 0);
-    service(&mut ipvs, k, "rr", Some(300));
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    rr_pair(&mut ipvs, key(Protocol::Tcp, 0), Some(300), FwdMethod::Route);
     let p = |port: u16| PacketMeta::tcp(sa("1.1.1.1:1000"), sa(&format!("{VIP}:{port}")), SYN);
     let f80 = *ipvs.process_in(&p(80), secs(0)).forward().unwrap();
     let f443 = *ipvs.process_in(&p(443), secs(0)).forward().unwrap();
@@ -472,10 +474,7 @@ fn ftp_persistence_covers_data_connections() {
     // §2.2 FTP: the port-21 template has vport 0 and dport 0 and also serves the client's data
     // connections, which reach the service through the FTP rule.
     let mut ipvs = Ipvs::new();
-    let k = key(Protocol::Tcp, 21);
-    service(&mut ipvs, k, "rr", Some(300));
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    rr_pair(&mut ipvs, key(Protocol::Tcp, 21), Some(300), FwdMethod::Route);
     let p = |c: &str, port: u16| PacketMeta::tcp(sa(c), sa(&format!("{VIP}:{port}")), SYN);
     let ctl = *ipvs.process_in(&p("1.1.1.1:3000", 21), secs(0)).forward().unwrap();
     let data = *ipvs.process_in(&p("1.1.1.1:3001", 40000), secs(0)).forward().unwrap();
@@ -557,10 +556,7 @@ fn deleted_server_without_expire_nodest_conn_drops_packets() {
     // connections live until their timers; the server stays in the trash while referenced and
     // 120 s after.
     let mut ipvs = Ipvs::new();
-    let k = key(Protocol::Tcp, 80);
-    service(&mut ipvs, k, "rr", None);
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let k = rr_pair(&mut ipvs, key(Protocol::Tcp, 80), None, FwdMethod::Route);
     let c = "1.1.1.1:1000";
     let first = to(ipvs.process_in(&tcp_pkt(c, SYN), secs(0)));
     ipvs.process_in(&tcp_pkt(c, ACK), secs(0));
@@ -586,10 +582,7 @@ fn deleted_server_with_expire_nodest_conn_expires_connections() {
     // non-SYN is then not scheduled).
     let mut ipvs = Ipvs::new();
     ipvs.sysctl_mut().expire_nodest_conn = true;
-    let k = key(Protocol::Tcp, 80);
-    service(&mut ipvs, k, "rr", Some(300));
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let k = rr_pair(&mut ipvs, key(Protocol::Tcp, 80), Some(300), FwdMethod::Route);
     let a = to(ipvs.process_in(&tcp_pkt("1.1.1.1:1000", SYN), secs(0)));
     let b = to(ipvs.process_in(&tcp_pkt("2.2.2.2:1000", SYN), secs(0)));
     assert_ne!(a, b);
@@ -622,10 +615,7 @@ fn weight_zero_and_expire_quiescent_template() {
     // §3.5: weight 0: existing connections continue, persistence templates keep sending the
     // client to it unless expire_quiescent_template = 1, which invalidates them.
     let mut ipvs = Ipvs::new();
-    let k = key(Protocol::Tcp, 80);
-    service(&mut ipvs, k, "rr", Some(300));
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let k = rr_pair(&mut ipvs, key(Protocol::Tcp, 80), Some(300), FwdMethod::Route);
     let a = to(ipvs.process_in(&tcp_pkt("1.1.1.1:1000", SYN), secs(0)));
     let mut q = DestConfig::new(ip(&a));
     q.weight = 0;
@@ -651,10 +641,7 @@ fn weight_zero_with_expire_nodest_conn_reschedules_syn() {
     // it and is rescheduled; without, it stays (ESTABLISHED + syn → ESTABLISHED).
     let mut ipvs = Ipvs::new();
     ipvs.sysctl_mut().conn_reuse_mode = 0;
-    let k = key(Protocol::Tcp, 80);
-    service(&mut ipvs, k, "rr", None);
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let k = rr_pair(&mut ipvs, key(Protocol::Tcp, 80), None, FwdMethod::Route);
     let c = "1.1.1.1:1000";
     let a = to(ipvs.process_in(&tcp_pkt(c, SYN), secs(0)));
     ipvs.process_in(&tcp_pkt(c, ACK), secs(0));
@@ -676,10 +663,7 @@ fn conn_reuse_mode_reschedules_closing_connections() {
     // §4.6 conn_reuse_mode: bit 0: a SYN on an uncontrolled TIME_WAIT/CLOSE connection expires it
     // and schedules anew; bit 1: also FIN_WAIT of non-NAT connections; 0: the entry is reused.
     let mut ipvs = Ipvs::new();
-    let k = key(Protocol::Tcp, 80);
-    service(&mut ipvs, k, "rr", None);
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let k = rr_pair(&mut ipvs, key(Protocol::Tcp, 80), None, FwdMethod::Route);
     let c = "1.1.1.1:1000";
     let a = to(ipvs.process_in(&tcp_pkt(c, SYN), secs(0)));
     ipvs.process_in(&tcp_pkt(c, ACK), secs(0));
@@ -760,10 +744,7 @@ fn entry_limit_refuses_and_counts() {
 #[test]
 fn route_flow_creates_like_a_first_packet() {
     let mut ipvs = Ipvs::new();
-    let k = key(Protocol::Udp, 53);
-    service(&mut ipvs, k, "rr", Some(100));
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    rr_pair(&mut ipvs, key(Protocol::Udp, 53), Some(100), FwdMethod::Route);
     let flow = Flow { protocol: 17, saddr: ip("5.5.5.5"), sport: 999, daddr: ip(VIP), dport: 53 };
     let a = ipvs.route_flow(&flow, 0, secs(0)).unwrap();
     let b = ipvs.route_flow(&Flow { sport: 1000, ..flow }, 0, secs(1)).unwrap();
@@ -1481,10 +1462,7 @@ fn revived_server_keeps_its_connections() {
     // §3.5: re-adding a deleted dest to the same service revives it from the trash, keeping its
     // counters and connections: packets of its connection are forwarded again.
     let mut ipvs = Ipvs::new();
-    let k = key(Protocol::Tcp, 80);
-    service(&mut ipvs, k, "rr", None);
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let k = rr_pair(&mut ipvs, key(Protocol::Tcp, 80), None, FwdMethod::Route);
     let c = "1.1.1.1:1000";
     let first = *ipvs.process_in(&tcp_pkt(c, SYN), secs(0)).forward().unwrap();
     let a = first.daddr.to_string();
@@ -1507,10 +1485,7 @@ fn expire_nodest_conn_reschedules_udp() {
     // §3.5: expire_nodest_conn = 1: a packet of a connection whose dest was deleted expires it and
     // is treated as new; a UDP datagram is always schedulable, so it goes to a live server.
     let mut ipvs = Ipvs::new();
-    let k = key(Protocol::Udp, 53);
-    service(&mut ipvs, k, "rr", None);
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let k = rr_pair(&mut ipvs, key(Protocol::Udp, 53), None, FwdMethod::Route);
     let q = PacketMeta::udp(sa("1.1.1.1:4000"), sa(&format!("{VIP}:53")));
     let first = *ipvs.process_in(&q, secs(0)).forward().unwrap();
     ipvs.del_dest(&k, first.daddr, None, secs(1)).unwrap();
@@ -1534,10 +1509,7 @@ fn weight_zero_reschedule_skips_controlled_and_covers_sctp_init() {
     use super::sctp::chunk::{COOKIE_ECHO, INIT};
     let mut ipvs = Ipvs::new();
     ipvs.sysctl_mut().expire_nodest_conn = true;
-    let k = key(Protocol::Tcp, 80);
-    service(&mut ipvs, k, "rr", Some(300));
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let k = rr_pair(&mut ipvs, key(Protocol::Tcp, 80), Some(300), FwdMethod::Route);
     let c = "1.1.1.1:1000";
     let first = *ipvs.process_in(&tcp_pkt(c, SYN), secs(0)).forward().unwrap();
     ipvs.process_in(&tcp_pkt(c, ACK), secs(0));
@@ -1552,10 +1524,7 @@ fn weight_zero_reschedule_skips_controlled_and_covers_sctp_init() {
 
     // SCTP: INIT on an ESTABLISHED association to a weight-0 server.
     let mut ipvs = Ipvs::new();
-    let k = key(Protocol::Sctp, 3868);
-    service(&mut ipvs, k, "rr", None);
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Route);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Route);
+    let k = rr_pair(&mut ipvs, key(Protocol::Sctp, 3868), None, FwdMethod::Route);
     let inp = |ch| PacketMeta::sctp(sa(c), sa(&format!("{VIP}:3868")), ch);
     let first = *ipvs.process_in(&inp(INIT), secs(0)).forward().unwrap();
     ipvs.process_in(&inp(COOKIE_ECHO), secs(0));
@@ -1582,10 +1551,7 @@ fn conn_reuse_mode_fin_wait_bit_only_for_nooutput() {
     // in FIN_WAIT is not rescheduled even with mode 3 (FIN_WAIT + input syn → SYN_RECV, §4.3).
     let mut ipvs = Ipvs::new();
     ipvs.sysctl_mut().conn_reuse_mode = 3;
-    let k = key(Protocol::Tcp, 80);
-    service(&mut ipvs, k, "rr", None);
-    server(&mut ipvs, &k, "192.168.1.1", FwdMethod::Masq);
-    server(&mut ipvs, &k, "192.168.1.2", FwdMethod::Masq);
+    rr_pair(&mut ipvs, key(Protocol::Tcp, 80), None, FwdMethod::Masq);
     let c = "1.1.1.1:1000";
     let first = *ipvs.process_in(&tcp_pkt(c, SYN), secs(0)).forward().unwrap();
     let out = |flags| PacketMeta::tcp(SocketAddr::new(first.daddr, 80), sa(c), flags);
