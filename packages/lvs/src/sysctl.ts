@@ -89,9 +89,8 @@ export function sysctlCommand(director: Director, args: readonly string[]): Exec
   const full = (n: string): string => `net.ipv4.vs.${n.trim().replace(IPVS_KEY, '')}`;
   try {
     if (args.length === 0) {
-      const lines = Object.entries(director.sysctl()).map(
-        ([k, v]) => `${full(k)} = ${Array.isArray(v) ? v.join('\t') : String(v)}\n`,
-      );
+      // Each value as the director prints it by name, the /proc form (`sync_threshold`: `3\t50`).
+      const lines = Object.keys(director.sysctl()).map((k) => `${full(k)} = ${director.sysctl(k)}\n`);
       return { stdout: lines.join(''), stderr: '', status: 0 };
     }
     const pairs = args.map((a) => {
