@@ -105,11 +105,12 @@ impl Conns {
     }
 }
 
-/// [`Ipvs::warm`] for one packet of a family: its hashes, and the slots they name prefetched.
+/// [`Ipvs::warm`] for one packet of a family: its hashes, with the tags of its home slot and
+/// its reply-index slot prefetched.
 #[inline]
 fn warm_af<A: Addr>(t: &ConnTable<A>, p: &PacketMeta, c: A, v: A) -> FlowHash {
     let h = t.flow_hash(p.protocol, c, p.sport, v, p.dport, may_start_conn(p));
-    t.prefetch(h.key());
+    t.prefetch_tags(h.key());
     t.prefetch_out(&h);
     h
 }
@@ -223,8 +224,14 @@ const RNG_SEED: u64 = 0x6c76_7321_5eed_0001;
 const CTPL_ASSURED: u8 = 1;
 /// How often the schedulers' `tick` runs (ms).
 const SCHED_TICK_MS: u64 = 1000;
-/// Lookups warmed together by the batch functions.
-const BATCH: usize = 16;
+/// How many packets ahead [`Ipvs::process_in_batch`] hashes a packet and prefetches the tags of
+/// its home slot and its reply-index slot.
+const AHEAD_TAGS: usize = 8;
+/// How many packets ahead it reads those tags and prefetches the one entry the probe will stop
+/// at (fewer than [`AHEAD_TAGS`], so the tags have arrived by then).
+const AHEAD_ENTRY: usize = 4;
+/// The ring of hashes between the two: a power of two above [`AHEAD_TAGS`].
+const RING: usize = 16;
 
 /// A scheduled connection: stored in the table, or a one-packet connection that is dropped after
 /// its packet (its entry waits in the table's one-packet stash). Small, like [`NoConn`], so that
@@ -728,31 +735,30 @@ impl Ipvs {
         }
     }
 
-    /// [`process_in`](Self::process_in) for a batch. The next 16 packets are hashed and their
-    /// home slots prefetched while the current 16 are processed, so their cache misses overlap with work
-    /// instead of stalling it; the hashes are used again for the lookups and inserts. Verdicts are
-    /// appended to `out`.
+    /// [`process_in`](Self::process_in) for a batch, verdicts appended to `out`. Its table reads
+    /// are pipelined: [`AHEAD_TAGS`] packets ahead of the one processed, a packet is hashed and
+    /// the tags of its home slot and its reply-index slot are prefetched; [`AHEAD_ENTRY`] packets
+    /// ahead, its tags are read and the entry its lookup will stop at (the match, or the free
+    /// slot a new connection takes) is prefetched. So each packet's cache misses overlap the work
+    /// on the packets before it, and only lines that will be used are fetched, a few per packet
+    /// at any time rather than a burst. The hashes are used again for the lookups and inserts.
     pub fn process_in_batch(&mut self, pkts: &[PacketMeta], now: Instant, out: &mut Vec<InVerdict>) {
         out.reserve(pkts.len());
-        let mut chunks = pkts.chunks(BATCH);
-        let Some(mut chunk) = chunks.next() else { return };
-        let (mut cur, mut next) = ([None; BATCH], [None; BATCH]);
-        self.warm(chunk, &mut cur);
-        loop {
-            let following = chunks.next();
-            if let Some(n) = following {
-                self.warm(n, &mut next);
+        let mut hashes = [None; RING];
+        for (i, p) in pkts.iter().enumerate().take(AHEAD_TAGS) {
+            hashes[i] = self.warm(p);
+        }
+        for (i, p) in pkts.iter().enumerate().take(AHEAD_ENTRY) {
+            self.warm_entry(p, hashes[i].as_ref());
+        }
+        for (i, p) in pkts.iter().enumerate() {
+            if let Some(a) = pkts.get(i + AHEAD_TAGS) {
+                hashes[(i + AHEAD_TAGS) % RING] = self.warm(a);
             }
-            for (p, h) in chunk.iter().zip(&cur) {
-                out.push(self.process_in_with(p, None, h.as_ref(), now));
+            if let Some(b) = pkts.get(i + AHEAD_ENTRY) {
+                self.warm_entry(b, hashes[(i + AHEAD_ENTRY) % RING].as_ref());
             }
-            match following {
-                Some(n) => {
-                    chunk = n;
-                    std::mem::swap(&mut cur, &mut next);
-                }
-                None => break,
-            }
+            out.push(self.process_in_with(p, None, hashes[i % RING].as_ref(), now));
         }
     }
 
@@ -834,18 +840,25 @@ impl Ipvs {
         }
     }
 
-    /// Hashes every packet of a batch and prefetches its home slot before any is processed, and
-    /// for packets that may start a connection the reply-index slot it would take, so that their
-    /// cache misses are in flight together.
-    fn warm(&self, pkts: &[PacketMeta], hashes: &mut [Option<FlowHash>; BATCH]) {
-        for (p, h) in pkts.iter().zip(hashes.iter_mut()) {
-            *h = match (p.saddr, p.daddr) {
-                (IpAddr::V4(s), IpAddr::V4(d)) => {
-                    Some(warm_af(&self.conns.v4, p, u32::from(s), u32::from(d)))
-                }
-                (IpAddr::V6(s), IpAddr::V6(d)) => Some(warm_af(&self.conns.v6, p, s.octets(), d.octets())),
-                _ => None,
-            };
+    /// The first stage of [`process_in_batch`](Self::process_in_batch): a packet's hashes, with
+    /// the tags of its home slot and (for a packet that may start a connection) the reply-index
+    /// slot it would take prefetched.
+    #[inline]
+    fn warm(&self, p: &PacketMeta) -> Option<FlowHash> {
+        match (p.saddr, p.daddr) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => Some(warm_af(&self.conns.v4, p, u32::from(s), u32::from(d))),
+            (IpAddr::V6(s), IpAddr::V6(d)) => Some(warm_af(&self.conns.v6, p, s.octets(), d.octets())),
+            _ => None,
+        }
+    }
+
+    /// The second stage: the entry the packet's lookup will stop at, prefetched.
+    #[inline]
+    fn warm_entry(&self, p: &PacketMeta, h: Option<&FlowHash>) {
+        let Some(h) = h else { return };
+        match p.saddr {
+            IpAddr::V4(_) => self.conns.v4.prefetch_entry(h.key()),
+            IpAddr::V6(_) => self.conns.v6.prefetch_entry(h.key()),
         }
     }
 

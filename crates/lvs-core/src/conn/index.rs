@@ -36,7 +36,10 @@ fn pack(hash: u32, id: u32) -> u64 {
 impl Index {
     fn with_slots(n: usize) -> Index {
         debug_assert!(n.is_power_of_two());
-        Index { slots: vec![EMPTY; n], mask: n - 1, len: 0 }
+        let mut slots = Vec::with_capacity(n);
+        lvs_mem::advise_huge_pages(&slots);
+        slots.resize(n, EMPTY);
+        Index { slots, mask: n - 1, len: 0 }
     }
 
     /// Number of ids stored.
@@ -69,7 +72,7 @@ impl Index {
     /// Prefetches the home slot of `hash` (to bring its cache line in early).
     #[inline]
     pub(crate) fn prefetch(&self, hash: u32) {
-        lvs_prefetch::prefetch_read(&self.slots[hash as usize & self.mask]);
+        lvs_mem::prefetch_read(&self.slots[hash as usize & self.mask]);
     }
 
     /// Adds `id` under `hash` (duplicates are the caller's business).

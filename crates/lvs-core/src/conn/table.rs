@@ -146,31 +146,83 @@ impl Cell<V6> for Entry<V6> {
     }
 }
 
-/// The connection table's storage: entries in their cells, indexed like a slice of entries.
+/// The tag of a free slot.
+const FREE_TAG: u8 = 0;
+
+/// A connection's tag: 7 bits of its key hash that the home slot does not use (for tables below
+/// 2^25 slots), and the top bit, so that no tag is [`FREE_TAG`].
+#[inline(always)]
+fn tag_of(hash: u32) -> u8 {
+    (hash >> 25) as u8 | 0x80
+}
+
+/// The connection table's storage: entries in their cells, indexed like a slice of entries,
+/// and one tag byte per slot beside them. A probe walks the tags (64 slots to a cache line) and
+/// reads an entry only where the tag matches (1 in 128 of the others), so a lookup that finds
+/// nothing (every new connection) costs one line of tags instead of a line per slot of its
+/// cluster, and a hit one entry line however far from home it sits.
 #[derive(Clone)]
-pub(crate) struct Cells<A: Addr>(Vec<A::Cell>);
+pub(crate) struct Cells<A: Addr> {
+    cells: Vec<A::Cell>,
+    tags: Vec<u8>,
+}
 
 impl<A: Addr> Cells<A> {
+    fn empty() -> Cells<A> {
+        Cells { cells: Vec::new(), tags: Vec::new() }
+    }
     fn filled(e: Entry<A>, n: usize) -> Cells<A> {
-        Cells(vec![A::Cell::wrap(e); n])
+        let mut cells = Vec::with_capacity(n);
+        lvs_mem::advise_huge_pages(&cells);
+        cells.resize(n, A::Cell::wrap(e));
+        let mut tags = Vec::with_capacity(n);
+        lvs_mem::advise_huge_pages(&tags);
+        tags.resize(n, FREE_TAG);
+        Cells { cells, tags }
     }
     #[inline]
     fn len(&self) -> usize {
-        self.0.len()
+        self.cells.len()
     }
     #[inline]
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.cells.is_empty()
     }
     #[inline]
     fn get(&self, i: usize) -> Option<&Entry<A>> {
-        self.0.get(i).map(|c| c.entry())
+        self.cells.get(i).map(|c| c.entry())
+    }
+    /// Whether slot `i` holds an entry.
+    #[inline(always)]
+    fn used(&self, i: usize) -> bool {
+        self.tags[i] != FREE_TAG
+    }
+    /// Stores `e` in slot `i` under the tag of its key `hash`.
+    #[inline(always)]
+    fn put(&mut self, i: usize, hash: u32, e: Entry<A>) {
+        self.tags[i] = tag_of(hash);
+        self.cells[i] = A::Cell::wrap(e);
+    }
+    /// Frees slot `i` (its entry stays readable, flagged free, for stale ids).
+    #[inline]
+    fn clear(&mut self, i: usize) {
+        self.tags[i] = FREE_TAG;
+        let e = self.cells[i].entry_mut();
+        e.flags = flags::FREE;
+        e.prev = NIL;
+        e.next = NIL;
+    }
+    /// Moves the entry of slot `from` to slot `to` with its tag (`from` is left as it was).
+    #[inline]
+    fn copy_within(&mut self, from: usize, to: usize) {
+        self.tags[to] = self.tags[from];
+        self.cells[to] = self.cells[from];
     }
     fn bytes(&self) -> usize {
-        self.0.capacity() * std::mem::size_of::<A::Cell>()
+        self.cells.capacity() * std::mem::size_of::<A::Cell>() + self.tags.capacity()
     }
     fn into_entries(self) -> impl Iterator<Item = Entry<A>> {
-        self.0.into_iter().map(|c| *c.entry())
+        self.cells.into_iter().map(|c| *c.entry())
     }
 }
 
@@ -178,14 +230,14 @@ impl<A: Addr> std::ops::Index<usize> for Cells<A> {
     type Output = Entry<A>;
     #[inline]
     fn index(&self, i: usize) -> &Entry<A> {
-        self.0[i].entry()
+        self.cells[i].entry()
     }
 }
 
 impl<A: Addr> std::ops::IndexMut<usize> for Cells<A> {
     #[inline]
     fn index_mut(&mut self, i: usize) -> &mut Entry<A> {
-        self.0[i].entry_mut()
+        self.cells[i].entry_mut()
     }
 }
 
@@ -389,7 +441,13 @@ impl<A: Addr> Slab<A> {
         }
         let id = self.high;
         if id as usize >> CHUNK_BITS == self.chunks.len() {
-            self.chunks.push(Vec::with_capacity(CHUNK));
+            let chunk = Vec::with_capacity(CHUNK);
+            // Huge pages once templates outgrow a chunk: the first stays in small pages, so a
+            // director with a few templates does not hold a 2 MiB page for them.
+            if !self.chunks.is_empty() {
+                lvs_mem::advise_huge_pages(&chunk);
+            }
+            self.chunks.push(chunk);
         }
         self.chunks[(id >> CHUNK_BITS) as usize].push(e);
         self.high += 1;
@@ -413,8 +471,8 @@ impl<A: Addr> Slab<A> {
     }
 }
 
-/// Slots after the home slot that [`ConnTable::prefetch`] asks for too.
-const PROBE_AHEAD: usize = 2;
+/// Slots [`ConnTable::prefetch_entry`] looks through for the one to prefetch.
+const PROBE_HINT: usize = 4;
 
 /// Template ids have this bit; connection ids are table slots below it.
 pub(crate) const TPL: u32 = 1 << 30;
@@ -514,7 +572,7 @@ impl<A: Addr> fmt::Debug for ConnTable<A> {
 impl<A: Addr> Default for ConnTable<A> {
     fn default() -> Self {
         ConnTable {
-            conns: Cells(Vec::new()),
+            conns: Cells::empty(),
             mask: 0,
             nconns: 0,
             out_idx: Index::default(),
@@ -718,36 +776,56 @@ impl<A: Addr> ConnTable<A> {
         if self.conns.is_empty() {
             return Err(NIL);
         }
+        let tag = tag_of(hash);
         let mut i = hash as usize & self.mask;
         loop {
-            let e = &self.conns[i];
-            if e.is_free() {
+            let t = self.conns.tags[i];
+            if t == FREE_TAG {
                 return Err(i as u32);
             }
-            if e.caddr == caddr
-                && e.cport == cport
-                && e.vaddr == vaddr
-                && e.vport == vport
-                && e.proto == proto
-            {
-                return Ok(i as u32);
+            if t == tag {
+                let e = &self.conns[i];
+                if e.caddr == caddr
+                    && e.cport == cport
+                    && e.vaddr == vaddr
+                    && e.vport == vport
+                    && e.proto == proto
+                {
+                    return Ok(i as u32);
+                }
             }
             i = (i + 1) & self.mask;
         }
     }
 
-    /// Prefetches the home slot of a connection hash and the `PROBE_AHEAD` slots after it, ahead
-    /// of a lookup: a lookup that misses (every new connection) probes on to the first free slot,
-    /// 2-3 slots on average at the table's usual load. A prefetch, unlike a load, does not hold
-    /// the CPU's reorder buffer until the line arrives (measured 20% faster for new connections
-    /// in batches than plain loads; two slots ahead a little better than one).
+    /// Prefetches the tags of a connection hash's home slot (and the slots after it on the same
+    /// line), ahead of a lookup. A prefetch, unlike a load, does not hold the CPU's reorder
+    /// buffer until the line arrives.
     #[inline]
-    pub(crate) fn prefetch(&self, hash: u32) {
-        if !self.conns.is_empty() {
-            let i = hash as usize & self.mask;
-            for k in 0..=PROBE_AHEAD {
-                lvs_prefetch::prefetch_read(&self.conns.0[(i + k) & self.mask]);
+    pub(crate) fn prefetch_tags(&self, hash: u32) {
+        if let Some(t) = self.conns.tags.get(hash as usize & self.mask) {
+            lvs_mem::prefetch_read(t);
+        }
+    }
+
+    /// Prefetches the entry a lookup of `hash` will stop at as the table stands: the first slot
+    /// from home whose tag matches or is free. Reads the tags (so after
+    /// [`prefetch_tags`](Self::prefetch_tags) has had time); only a hint, the lookup probes
+    /// again. Gives up after a few slots of a long cluster.
+    #[inline(always)]
+    pub(crate) fn prefetch_entry(&self, hash: u32) {
+        if self.conns.is_empty() {
+            return;
+        }
+        let tag = tag_of(hash);
+        let mut i = hash as usize & self.mask;
+        for _ in 0..PROBE_HINT {
+            let t = self.conns.tags[i];
+            if t == FREE_TAG || t == tag {
+                lvs_mem::prefetch_read(&self.conns.cells[i]);
+                return;
             }
+            i = (i + 1) & self.mask;
         }
     }
 
@@ -878,11 +956,12 @@ impl<A: Addr> ConnTable<A> {
             vacant = NIL;
         }
         debug_assert!(h.is_none_or(|h| h.key == self.home_hash(&e)), "flow hash of another key");
+        let key = h.map_or_else(|| self.home_hash(&e), |h| h.key);
         let i = if vacant != NIL {
             vacant as usize
         } else {
-            let mut i = h.map_or_else(|| self.home_hash(&e), |h| h.key) as usize & self.mask;
-            while !self.conns[i].is_free() {
+            let mut i = key as usize & self.mask;
+            while self.conns.used(i) {
                 i = (i + 1) & self.mask;
             }
             i
@@ -898,7 +977,7 @@ impl<A: Addr> ConnTable<A> {
             // Linked as it is written: the wheel's half here, the old list head's `prev` below.
             (e.prev, e.next) = self.wheel.push(id, e.expires);
         }
-        self.conns[i] = e;
+        self.conns.put(i, key, e);
         if e.next != NIL {
             let Self { conns, tpls, .. } = self;
             Store { conns, tpls }.set_prev(e.next, id);
@@ -939,7 +1018,7 @@ impl<A: Addr> ConnTable<A> {
         let mut j = hole;
         loop {
             j = (j + 1) & self.mask;
-            if self.conns[j].is_free() {
+            if !self.conns.used(j) {
                 break;
             }
             let home = self.home(&self.conns[j]);
@@ -948,17 +1027,14 @@ impl<A: Addr> ConnTable<A> {
                 hole = j;
             }
         }
-        let h = &mut self.conns[hole];
-        h.flags = flags::FREE;
-        h.prev = NIL;
-        h.next = NIL;
+        self.conns.clear(hole);
         e
     }
 
     /// Moves the connection at `from` to the free slot `to` and repoints what names it.
     fn relocate(&mut self, from: usize, to: usize) {
-        let e = self.conns[from];
-        self.conns[to] = e;
+        self.conns.copy_within(from, to);
+        let e = self.conns[to];
         let to_id = to as u32;
         if e.flags & flags::DUE != 0 {
             self.due[e.next as usize] = to_id;
@@ -990,11 +1066,12 @@ impl<A: Addr> ConnTable<A> {
         for mut e in old.into_entries().filter(|e| !e.is_free()) {
             e.prev = NIL;
             e.next = NIL;
-            let mut i = self.home(&e);
-            while !self.conns[i].is_free() {
+            let key = self.home_hash(&e);
+            let mut i = key as usize & self.mask;
+            while self.conns.used(i) {
                 i = (i + 1) & self.mask;
             }
-            self.conns[i] = e;
+            self.conns.put(i, key, e);
             if e.in_out_index() {
                 self.out_idx.insert(self.out_hash_of(&e), i as u32);
             }
@@ -1013,7 +1090,7 @@ impl<A: Addr> ConnTable<A> {
         let Self { wheel, conns, tpls, .. } = self;
         let mut store = Store { conns, tpls };
         for i in 0..store.conns.len() {
-            if !store.conns[i].is_free() {
+            if store.conns.used(i) {
                 wheel.link(&mut store, i as u32);
             }
         }
@@ -1124,7 +1201,7 @@ impl<A: Addr> ConnTable<A> {
 
     /// Live entry ids: connections in slot order, then templates.
     pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
-        let conns = (0..self.conns.len() as u32).filter(|&i| !self.conns[i as usize].is_free());
+        let conns = (0..self.conns.len() as u32).filter(|&i| self.conns.used(i as usize));
         let tpls = (0..self.tpls.high()).filter(|&i| !self.tpls.get(i).is_free()).map(|i| i | TPL);
         conns.chain(tpls)
     }
@@ -1186,6 +1263,11 @@ impl<A: Addr> ConnTable<A> {
     /// connection is reachable from its home slot.
     #[cfg(test)]
     pub(crate) fn check(&self) {
+        for i in 0..self.conns.len() {
+            let e = &self.conns[i];
+            let tag = if e.is_free() { FREE_TAG } else { tag_of(self.home_hash(e)) };
+            assert_eq!(self.conns.tags[i], tag, "tag of slot {i}");
+        }
         let live: Vec<u32> = self.ids().collect();
         assert_eq!(live.len(), self.len() as usize);
         let tpl = live.iter().filter(|&&id| self.get(id).is_template()).count();
