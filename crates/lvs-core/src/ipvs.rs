@@ -955,12 +955,16 @@ impl Ipvs {
         let table = A::table(&self.conns);
         // Hashed once: the lookup here, the inserts of a new connection later.
         let mut hash = match hash {
+            // Prefetched by the batch's read-ahead.
             Some(h) => *h,
-            None => table.flow_hash(pkt.protocol, c, pkt.sport, v, pkt.dport, may_start_conn(pkt)),
+            None => {
+                let h = table.flow_hash(pkt.protocol, c, pkt.sport, v, pkt.dport, may_start_conn(pkt));
+                // The reply-index slot a new NAT connection would take: prefetched now, so its
+                // miss overlaps the lookup's instead of following it.
+                table.prefetch_out(&h);
+                h
+            }
         };
-        // The reply-index slot a new NAT connection would take: prefetched now, so its miss overlaps
-        // the lookup's instead of following it.
-        table.prefetch_out(&hash);
         let mut found = table.lookup_flow(&mut hash, pkt.protocol, c, pkt.sport, v, pkt.dport);
         if let Some(id) = found {
             let e = A::table(&self.conns).get(id);
