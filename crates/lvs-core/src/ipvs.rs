@@ -959,8 +959,9 @@ impl Ipvs {
             Some(h) => *h,
             None => {
                 let h = table.flow_hash(pkt.protocol, c, pkt.sport, v, pkt.dport, may_start_conn(pkt));
-                // The reply-index slot a new NAT connection would take: prefetched now, so its
-                // miss overlaps the lookup's instead of following it.
+                // The home slot's entry and the reply-index slot a new NAT connection would
+                // take: prefetched now, so their misses overlap the tags' instead of following.
+                table.prefetch_home(h.key());
                 table.prefetch_out(&h);
                 h
             }

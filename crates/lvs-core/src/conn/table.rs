@@ -808,6 +808,14 @@ impl<A: Addr> ConnTable<A> {
         }
     }
 
+    /// Prefetches the entry in a connection hash's home slot, where a lookup most often stops.
+    #[inline]
+    pub(crate) fn prefetch_home(&self, hash: u32) {
+        if let Some(c) = self.conns.cells.get(hash as usize & self.mask) {
+            lvs_mem::prefetch_read(c);
+        }
+    }
+
     /// Prefetches the entry a lookup of `hash` will stop at as the table stands: the first slot
     /// from home whose tag matches or is free. Reads the tags (so after
     /// [`prefetch_tags`](Self::prefetch_tags) has had time); only a hint, the lookup probes
