@@ -832,11 +832,48 @@ impl Ipvs {
     }
 
     /// [`lookup_conn`](Self::lookup_conn) for many packets. `out` gets one result per packet (it
-    /// must be at least as long as `pkts`). Independent lookups already overlap their cache misses
-    /// in the CPU, so this is a plain loop (a separate warm-up pass measured slower).
+    /// must be at least as long as `pkts`). Read ahead like
+    /// [`process_in_batch`](Self::process_in_batch): [`AHEAD_TAGS`] packets ahead a packet is
+    /// hashed and the tags and entry of its home slot are prefetched.
     pub fn lookup_conns(&self, pkts: &[PacketMeta], out: &mut [Option<ConnId>]) {
-        for (p, r) in pkts.iter().zip(out.iter_mut()) {
-            *r = self.lookup_conn(p);
+        let mut hashes = [None; RING];
+        for (i, p) in pkts.iter().enumerate().take(AHEAD_TAGS) {
+            hashes[i] = self.warm_lookup(p);
+        }
+        for (i, (p, r)) in pkts.iter().zip(out.iter_mut()).enumerate() {
+            if let Some(a) = pkts.get(i + AHEAD_TAGS) {
+                hashes[(i + AHEAD_TAGS) % RING] = self.warm_lookup(a);
+            }
+            *r = hashes[i % RING].and_then(|h| match (p.saddr, p.daddr) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => self
+                    .conns
+                    .v4
+                    .lookup_in_hashed(h, p.protocol, u32::from(s), p.sport, u32::from(d), p.dport)
+                    .map(|i| ConnId::new(false, i)),
+                (IpAddr::V6(s), IpAddr::V6(d)) => self
+                    .conns
+                    .v6
+                    .lookup_in_hashed(h, p.protocol, s.octets(), p.sport, d.octets(), p.dport)
+                    .map(|i| ConnId::new(true, i)),
+                _ => None,
+            });
+        }
+    }
+
+    /// The read-ahead of [`lookup_conns`](Self::lookup_conns): a packet's lookup hash, with the
+    /// tags and the entry of its home slot prefetched.
+    #[inline]
+    fn warm_lookup(&self, p: &PacketMeta) -> Option<u32> {
+        fn warm<A: Addr>(t: &ConnTable<A>, p: &PacketMeta, c: A, v: A) -> u32 {
+            let h = t.in_hash(p.protocol, c, p.sport, v, p.dport);
+            t.prefetch_tags(h);
+            t.prefetch_home(h);
+            h
+        }
+        match (p.saddr, p.daddr) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => Some(warm(&self.conns.v4, p, u32::from(s), u32::from(d))),
+            (IpAddr::V6(s), IpAddr::V6(d)) => Some(warm(&self.conns.v6, p, s.octets(), d.octets())),
+            _ => None,
         }
     }
 

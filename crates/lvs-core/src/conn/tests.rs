@@ -912,6 +912,11 @@ fn batches_decide_exactly_like_single_packets() {
     assert_eq!(single.conn_stats().conns, 3100, "the tables grew through several doublings");
     let created = want.iter().filter(|v| v.forward().is_some_and(|f| f.created)).count();
     assert_eq!(created, 3000 + 2 * 100, "the SYN after each RST ended its connection and made a new one");
+    let mut found = vec![None; pkts.len()];
+    batched.lookup_conns(&pkts, &mut found);
+    let want: Vec<Option<ConnId>> = pkts.iter().map(|p| batched.lookup_conn(p)).collect();
+    assert_eq!(found, want);
+    assert_eq!(found.iter().filter(|c| c.is_some()).count(), pkts.len() - 2, "all but the two unforwarded");
     batched.check_conns();
 }
 
