@@ -1334,15 +1334,8 @@ impl Ipvs {
         let svc = &mut self.services[si];
         let svc_flags = svc.config.flags();
         let sched = svc.scheduler.as_mut()?;
-        let flow = Flow {
-            protocol: pkt.protocol,
-            saddr: pkt.saddr,
-            sport: pkt.sport,
-            daddr: pkt.daddr,
-            dport: pkt.dport,
-        };
         let mut ctx = SchedCtx { svc_flags, now, rng: &mut self.rng, tunables: &self.tunables };
-        sched.schedule(DestList::new(&self.dests, &svc.order), &flow, &mut ctx)
+        sched.schedule(DestList::new(&self.dests, &svc.order), pkt, &mut ctx)
     }
 
     /// `ip_vs_schedule` for a non-persistent service, and the packet's own accounting.

@@ -2,7 +2,8 @@
 //! indexed by a hash of the packet's destination address. Weights only decide availability.
 
 use super::hash::{addr_fold, hash_32};
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::DestId;
 use crate::error::Result;
 
@@ -47,7 +48,12 @@ impl Scheduler for DestHash {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, flow: &Flow, _ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(
+        &mut self,
+        dests: DestList<'_>,
+        flow: &PacketMeta,
+        _ctx: &mut SchedCtx<'_>,
+    ) -> Option<DestId> {
         let id = self.buckets[hash_32(addr_fold(&flow.daddr), TAB_BITS) as usize]?;
         let d = dests.get(id)?;
         // No fallback: a dead, quiesced or overloaded server means "no destination".
@@ -60,7 +66,7 @@ mod tests {
     use super::super::testing::{flow, Fixture};
     use super::*;
 
-    fn to(dst: &str) -> Flow {
+    fn to(dst: &str) -> PacketMeta {
         flow("1.1.1.1", 1000, dst)
     }
 
@@ -125,11 +131,11 @@ mod tests {
         fx.add(&mut s, "10.0.0.2", 1);
         fx.add(&mut s, "10.0.0.3", 1);
         // 2001:db8::1 folds to 0x20010db8 ^ 1 = 0x20010db9; hash_32(.., 8) = 63; 63 % 3 = 0 -> head.
-        let f = Flow { daddr: "2001:db8::1".parse().unwrap(), ..to("1.1.1.1") };
+        let f = PacketMeta { daddr: "2001:db8::1".parse().unwrap(), ..to("1.1.1.1") };
         assert_eq!(hash_32(0x2001_0db9, 8), 63);
         assert_eq!(fx.pick_addr(&mut s, &f), "10.0.0.3");
         // 2001:db8::2 folds to 0x20010dba; hash_32(.., 8) = 160; 160 % 3 = 1 -> middle.
-        let f = Flow { daddr: "2001:db8::2".parse().unwrap(), ..to("1.1.1.1") };
+        let f = PacketMeta { daddr: "2001:db8::2".parse().unwrap(), ..to("1.1.1.1") };
         assert_eq!(fx.pick_addr(&mut s, &f), "10.0.0.2");
     }
 

@@ -1,7 +1,8 @@
 //! Weighted fail over (`ip_vs_fo.c`): the non-overloaded server with the highest weight; ties go
 //! to the earlier list entry and weight 0 never qualifies.
 
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::DestId;
 use crate::error::Result;
 
@@ -18,7 +19,12 @@ impl Scheduler for WeightedFailOver {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, _flow: &Flow, _ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(
+        &mut self,
+        dests: DestList<'_>,
+        _flow: &PacketMeta,
+        _ctx: &mut SchedCtx<'_>,
+    ) -> Option<DestId> {
         let mut best = None;
         let mut hw: i32 = 0;
         for (id, d) in dests.iter() {

@@ -3,7 +3,8 @@
 //! the wlc way. The cache, its 60 s expiry timer and the wlc pick are shared with lblcr.
 
 use super::hash::{addr_fold, hash_32};
-use super::{DestChange, DestList, Flow, SchedCtx, SchedTunables, Scheduler};
+use super::{DestChange, DestList, SchedCtx, SchedTunables, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::{Dest, DestId};
 use crate::error::Result;
 use crate::time::Instant;
@@ -210,7 +211,7 @@ impl Scheduler for Lblc {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, flow: &Flow, ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(&mut self, dests: DestList<'_>, flow: &PacketMeta, ctx: &mut SchedCtx<'_>) -> Option<DestId> {
         let now = ctx.now;
         self.cache.arm(now);
         self.cache.expiration = ctx.tunables.lblc_expiration;
@@ -245,7 +246,7 @@ mod tests {
     use super::super::testing::{flow, Fixture};
     use super::*;
 
-    fn to(dst: &str) -> Flow {
+    fn to(dst: &str) -> PacketMeta {
         flow("1.1.1.1", 1000, dst)
     }
 

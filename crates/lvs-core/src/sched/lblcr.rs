@@ -4,7 +4,8 @@
 //! changed for `lblcr_expiration`.
 
 use super::lblc::{is_overloaded, wlc_pick, Cache};
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::{Dest, DestId};
 use crate::error::Result;
 use crate::time::Instant;
@@ -103,7 +104,7 @@ impl Scheduler for Lblcr {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, flow: &Flow, ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(&mut self, dests: DestList<'_>, flow: &PacketMeta, ctx: &mut SchedCtx<'_>) -> Option<DestId> {
         let now = ctx.now;
         let expiration = ctx.tunables.lblcr_expiration;
         self.cache.arm(now);
@@ -143,7 +144,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn to(dst: &str) -> Flow {
+    fn to(dst: &str) -> PacketMeta {
         flow("1.1.1.1", 1000, dst)
     }
 

@@ -1,7 +1,8 @@
 //! Least connection (`ip_vs_lc.c`): the usable server with the smallest connection overhead; the
 //! weight only matters as "0 = quiesced".
 
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::DestId;
 use crate::error::Result;
 
@@ -18,7 +19,12 @@ impl Scheduler for LeastConnection {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, _flow: &Flow, _ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(
+        &mut self,
+        dests: DestList<'_>,
+        _flow: &PacketMeta,
+        _ctx: &mut SchedCtx<'_>,
+    ) -> Option<DestId> {
         // `least.is_none() || doh < loh` written without the extra branch: unusable servers get a
         // key no real overhead reaches, and the first usable one always beats the initial key.
         let mut least: Option<DestId> = None;

@@ -4,7 +4,8 @@
 
 use super::hash::{addr_fold, hsiphash_u32, HsipKey};
 use super::sh::{flow_port, unavailable};
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::DestId;
 use crate::error::{Error, Result};
 use crate::model::svc_flags;
@@ -158,7 +159,7 @@ impl Scheduler for Maglev {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, flow: &Flow, ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(&mut self, dests: DestList<'_>, flow: &PacketMeta, ctx: &mut SchedCtx<'_>) -> Option<DestId> {
         if self.stale {
             self.stale = false;
             // Cannot fail: the list is below the table size here.
@@ -196,7 +197,7 @@ mod tests {
         s.table(fx.list()).iter().filter(|&&x| x == Some(id)).count()
     }
 
-    fn from(src: &str, sport: u16) -> Flow {
+    fn from(src: &str, sport: u16) -> PacketMeta {
         flow(src, sport, "10.0.0.100")
     }
 

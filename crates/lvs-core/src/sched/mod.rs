@@ -21,6 +21,7 @@ mod twos;
 mod wlc;
 mod wrr;
 
+use crate::conn::PacketMeta;
 use crate::dest::{Dest, DestArena, DestId};
 use crate::error::Result;
 use crate::rng::Rng;
@@ -77,7 +78,8 @@ impl<'a> DestList<'a> {
     }
 }
 
-/// The fields of a packet that schedulers hash or look up.
+/// A flow to route without a packet ([`Ipvs::route_flow`](crate::Ipvs::route_flow)): the fields
+/// of a first packet that decide where it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
     /// IP protocol number of the packet.
@@ -151,7 +153,7 @@ pub trait Scheduler: Send + fmt::Debug {
     fn dests_changed(&mut self, dests: DestList<'_>, change: DestChange) -> Result<()>;
 
     /// Picks a server for a new connection, or `None` ("no destination available").
-    fn schedule(&mut self, dests: DestList<'_>, flow: &Flow, ctx: &mut SchedCtx<'_>) -> Option<DestId>;
+    fn schedule(&mut self, dests: DestList<'_>, pkt: &PacketMeta, ctx: &mut SchedCtx<'_>) -> Option<DestId>;
 
     /// Periodic housekeeping (lblc/lblcr cache expiry); `now` only moves forward.
     fn tick(&mut self, _dests: DestList<'_>, _now: Instant) {}
@@ -241,7 +243,7 @@ pub(crate) mod testing {
         pub fn dest(&mut self, id: DestId) -> &mut Dest {
             self.arena.get_mut(id).unwrap()
         }
-        pub fn pick(&mut self, s: &mut dyn Scheduler, flow: &Flow) -> Option<DestId> {
+        pub fn pick(&mut self, s: &mut dyn Scheduler, flow: &PacketMeta) -> Option<DestId> {
             let mut ctx = SchedCtx {
                 svc_flags: self.svc_flags,
                 now: self.now,
@@ -251,7 +253,7 @@ pub(crate) mod testing {
             s.schedule(DestList::new(&self.arena, &self.order), flow, &mut ctx)
         }
         /// The address of the picked server, as text (or "-" for none).
-        pub fn pick_addr(&mut self, s: &mut dyn Scheduler, flow: &Flow) -> String {
+        pub fn pick_addr(&mut self, s: &mut dyn Scheduler, flow: &PacketMeta) -> String {
             match self.pick(s, flow) {
                 Some(id) => self.arena.get(id).unwrap().addr.to_string(),
                 None => "-".into(),
@@ -260,7 +262,8 @@ pub(crate) mod testing {
     }
 
     /// A TCP flow from `src:sport` to `dst:80`.
-    pub fn flow(src: &str, sport: u16, dst: &str) -> Flow {
-        Flow { protocol: 6, saddr: src.parse().unwrap(), sport, daddr: dst.parse().unwrap(), dport: 80 }
+    pub fn flow(src: &str, sport: u16, dst: &str) -> PacketMeta {
+        let (s, d): (IpAddr, IpAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+        PacketMeta::new(6, (s, sport).into(), (d, 80).into())
     }
 }

@@ -2,7 +2,8 @@
 //! (`(activeconns + 1) / weight`, smallest wins, ties to the earlier entry).
 
 use super::sed::expected_delay;
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::DestId;
 use crate::error::Result;
 
@@ -19,7 +20,12 @@ impl Scheduler for NeverQueue {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, _flow: &Flow, _ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(
+        &mut self,
+        dests: DestList<'_>,
+        _flow: &PacketMeta,
+        _ctx: &mut SchedCtx<'_>,
+    ) -> Option<DestId> {
         let mut least: Option<DestId> = None;
         let (mut loh, mut lw) = (0i64, 0i64);
         for (id, d) in dests.iter() {

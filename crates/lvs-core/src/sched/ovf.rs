@@ -1,7 +1,8 @@
 //! Overflow connection (`ip_vs_ovf.c`): the highest-weight server whose active connections do not
 //! exceed its weight; ties go to the earlier list entry. Only active connections count.
 
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::DestId;
 use crate::error::Result;
 
@@ -18,7 +19,12 @@ impl Scheduler for Overflow {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, _flow: &Flow, _ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(
+        &mut self,
+        dests: DestList<'_>,
+        _flow: &PacketMeta,
+        _ctx: &mut SchedCtx<'_>,
+    ) -> Option<DestId> {
         let mut best = None;
         let mut hw: i32 = 0;
         for (id, d) in dests.iter() {

@@ -1,6 +1,7 @@
 //! Round robin (`ip_vs_rr.c`): the next usable server after the last one picked, in list order.
 
-use super::{usable, DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{usable, DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::DestId;
 use crate::error::Result;
 
@@ -36,7 +37,12 @@ impl Scheduler for RoundRobin {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, _flow: &Flow, _ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(
+        &mut self,
+        dests: DestList<'_>,
+        _flow: &PacketMeta,
+        _ctx: &mut SchedCtx<'_>,
+    ) -> Option<DestId> {
         let n = dests.len();
         if n == 0 {
             return None;

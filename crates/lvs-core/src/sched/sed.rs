@@ -2,7 +2,8 @@
 //! inactive connections are ignored and the incoming connection is counted.
 
 use super::wlc::least_weighted;
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::{Dest, DestId};
 use crate::error::Result;
 
@@ -25,7 +26,12 @@ impl Scheduler for ShortestExpectedDelay {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, _flow: &Flow, _ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(
+        &mut self,
+        dests: DestList<'_>,
+        _flow: &PacketMeta,
+        _ctx: &mut SchedCtx<'_>,
+    ) -> Option<DestId> {
         least_weighted(&dests, expected_delay)
     }
 }

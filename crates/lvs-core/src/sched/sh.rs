@@ -3,7 +3,8 @@
 //! (and port, with `sh-port`). With `sh-fallback` an unusable server's flows probe other buckets.
 
 use super::hash::{addr_fold, hash_32};
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::{Dest, DestId};
 use crate::error::Result;
 use crate::model::svc_flags;
@@ -34,7 +35,7 @@ impl Default for SourceHash {
 
 /// The port the hashing schedulers mix in: the source port of TCP, UDP and SCTP packets, else 0.
 #[inline]
-pub(super) fn flow_port(flow: &Flow) -> u16 {
+pub(super) fn flow_port(flow: &PacketMeta) -> u16 {
     match flow.protocol {
         6 | 17 | 132 => flow.sport,
         _ => 0,
@@ -91,7 +92,7 @@ impl Scheduler for SourceHash {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, flow: &Flow, ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(&mut self, dests: DestList<'_>, flow: &PacketMeta, ctx: &mut SchedCtx<'_>) -> Option<DestId> {
         let port = if ctx.svc_flags & SH_PORT != 0 { flow_port(flow) } else { 0 };
         let fold = addr_fold(&flow.saddr);
         let ihash = hashkey(fold, port, 0);
@@ -118,7 +119,7 @@ mod tests {
     use super::super::testing::{flow, Fixture};
     use super::*;
 
-    fn from(src: &str, sport: u16) -> Flow {
+    fn from(src: &str, sport: u16) -> PacketMeta {
         flow(src, sport, "10.0.0.100")
     }
 
@@ -174,7 +175,7 @@ mod tests {
         assert_eq!(fx.pick_addr(&mut s, &from("1.2.3.4", 1001)), "10.0.0.3");
         assert_eq!(fx.pick_addr(&mut s, &from("1.2.3.4", 1002)), "10.0.0.1");
         // Protocols without ports hash port 0.
-        let icmp = Flow { protocol: 1, ..from("1.2.3.4", 1001) };
+        let icmp = PacketMeta { protocol: 1, ..from("1.2.3.4", 1001) };
         assert_eq!(fx.pick_addr(&mut s, &icmp), "10.0.0.2");
     }
 

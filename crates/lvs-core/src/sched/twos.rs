@@ -5,7 +5,8 @@
 //! wlc's 64-bit ones); it is mirrored with wrapping 32-bit operations so the choices match even
 //! where the products exceed 2^31 (e.g. weight 65535 against 128 active connections).
 
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::DestId;
 use crate::error::Result;
 
@@ -29,7 +30,12 @@ impl Scheduler for TwosChoice {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, _flow: &Flow, ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(
+        &mut self,
+        dests: DestList<'_>,
+        _flow: &PacketMeta,
+        ctx: &mut SchedCtx<'_>,
+    ) -> Option<DestId> {
         // Sum of the usable weights; `choice1` ends up as the last usable server (only returned if
         // the draw below never reaches zero, which cannot happen without wrapping).
         let mut total: i32 = 0;

@@ -1,7 +1,8 @@
 //! Weighted least connection (`ip_vs_wlc.c`, ipvsadm's default): the usable server with the
 //! smallest `overhead / weight`, compared as signed 64-bit cross products.
 
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::{Dest, DestId};
 use crate::error::Result;
 
@@ -53,7 +54,12 @@ impl Scheduler for WeightedLeastConnection {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, _flow: &Flow, _ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(
+        &mut self,
+        dests: DestList<'_>,
+        _flow: &PacketMeta,
+        _ctx: &mut SchedCtx<'_>,
+    ) -> Option<DestId> {
         least_weighted(&dests, overhead)
     }
 }

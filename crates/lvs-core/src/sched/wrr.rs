@@ -5,7 +5,8 @@
 //! the quirk of `dest_changed` keeping `cw` when `0 < cw <= mw` (so a service built one `-a` at a
 //! time starts with `cw = 1` rather than at the top of the cycle).
 
-use super::{DestChange, DestList, Flow, SchedCtx, Scheduler};
+use super::{DestChange, DestList, SchedCtx, Scheduler};
+use crate::conn::PacketMeta;
 use crate::dest::DestId;
 use crate::error::Result;
 
@@ -88,7 +89,12 @@ impl Scheduler for WeightedRoundRobin {
         Ok(())
     }
 
-    fn schedule(&mut self, dests: DestList<'_>, _flow: &Flow, _ctx: &mut SchedCtx<'_>) -> Option<DestId> {
+    fn schedule(
+        &mut self,
+        dests: DestList<'_>,
+        _flow: &PacketMeta,
+        _ctx: &mut SchedCtx<'_>,
+    ) -> Option<DestId> {
         // No server with a positive weight: the pointer stays where it is.
         if self.mw == 0 {
             return None;
