@@ -156,6 +156,34 @@ fn tag_of(hash: u32) -> u8 {
     (hash >> 25) as u8 | 0x80
 }
 
+/// Bytes of tags a probe reads at once (one `u64`).
+const GROUP: usize = 8;
+
+/// `0x80` in each byte of `x` that is zero. Exact for the lowest zero byte; a byte above a zero
+/// byte may be flagged too (a borrow), which only costs a candidate that is checked anyway.
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080
+}
+
+/// Where a probe of the 8 tags `group` for `tag` may stop: the bytes whose tag matches, below the
+/// first free one (candidate bits, `0x80` per byte), and the first free byte's bit (0 if none).
+/// No branch depends on the tags, so a probe does not mispredict on its cluster's length.
+#[inline(always)]
+fn scan(group: u64, tag: u8) -> (u64, u64) {
+    let free = zero_bytes(group);
+    let first_free = free & free.wrapping_neg();
+    let before = first_free.wrapping_sub(1);
+    let hits = zero_bytes(group ^ (tag as u64).wrapping_mul(0x0101_0101_0101_0101));
+    (hits & before, first_free)
+}
+
+/// The byte offset of a `scan` bit.
+#[inline(always)]
+fn byte_of(bit: u64) -> usize {
+    bit.trailing_zeros() as usize / 8
+}
+
 /// The connection table's storage: entries in their cells, indexed like a slice of entries,
 /// and one tag byte per slot beside them. A probe walks the tags (64 slots to a cache line) and
 /// reads an entry only where the tag matches (1 in 128 of the others), so a lookup that finds
@@ -191,6 +219,13 @@ impl<A: Addr> Cells<A> {
     #[inline]
     fn get(&self, i: usize) -> Option<&Entry<A>> {
         self.cells.get(i).map(|c| c.entry())
+    }
+    /// The tags of slots `i..i + GROUP` as one little-endian word (slot `i` in the low byte), or
+    /// `None` where that runs past the end (the probe then goes a slot at a time).
+    #[inline(always)]
+    fn group(&self, i: usize) -> Option<u64> {
+        let b: [u8; GROUP] = self.tags.get(i..i + GROUP)?.try_into().ok()?;
+        Some(u64::from_le_bytes(b))
     }
     /// Whether slot `i` holds an entry.
     #[inline(always)]
@@ -470,9 +505,6 @@ impl<A: Addr> Slab<A> {
             + self.chunks.capacity() * std::mem::size_of::<Vec<Entry<A>>>()
     }
 }
-
-/// Slots [`ConnTable::prefetch_entry`] looks through for the one to prefetch.
-const PROBE_HINT: usize = 4;
 
 /// Template ids have this bit; connection ids are table slots below it.
 pub(crate) const TPL: u32 = 1 << 30;
@@ -777,24 +809,36 @@ impl<A: Addr> ConnTable<A> {
             return Err(NIL);
         }
         let tag = tag_of(hash);
+        let is = |i: usize| {
+            let e = &self.conns[i];
+            e.caddr == caddr && e.cport == cport && e.vaddr == vaddr && e.vport == vport && e.proto == proto
+        };
         let mut i = hash as usize & self.mask;
         loop {
-            let t = self.conns.tags[i];
-            if t == FREE_TAG {
-                return Err(i as u32);
-            }
-            if t == tag {
-                let e = &self.conns[i];
-                if e.caddr == caddr
-                    && e.cport == cport
-                    && e.vaddr == vaddr
-                    && e.vport == vport
-                    && e.proto == proto
-                {
+            let Some(g) = self.conns.group(i) else {
+                // The last slots of the table, one at a time.
+                let t = self.conns.tags[i];
+                if t == FREE_TAG {
+                    return Err(i as u32);
+                }
+                if t == tag && is(i) {
                     return Ok(i as u32);
                 }
+                i = (i + 1) & self.mask;
+                continue;
+            };
+            let (mut hits, free) = scan(g, tag);
+            while hits != 0 {
+                let j = i + byte_of(hits);
+                if is(j) {
+                    return Ok(j as u32);
+                }
+                hits &= hits - 1;
             }
-            i = (i + 1) & self.mask;
+            if free != 0 {
+                return Err((i + byte_of(free)) as u32);
+            }
+            i = (i + GROUP) & self.mask;
         }
     }
 
@@ -819,21 +863,19 @@ impl<A: Addr> ConnTable<A> {
     /// Prefetches the entry a lookup of `hash` will stop at as the table stands: the first slot
     /// from home whose tag matches or is free. Reads the tags (so after
     /// [`prefetch_tags`](Self::prefetch_tags) has had time); only a hint, the lookup probes
-    /// again. Gives up after a few slots of a long cluster.
+    /// again. Gives up on a cluster longer than one group of tags, and near the table's end.
     #[inline(always)]
     pub(crate) fn prefetch_entry(&self, hash: u32) {
         if self.conns.is_empty() {
             return;
         }
-        let tag = tag_of(hash);
-        let mut i = hash as usize & self.mask;
-        for _ in 0..PROBE_HINT {
-            let t = self.conns.tags[i];
-            if t == FREE_TAG || t == tag {
-                lvs_mem::prefetch_read(&self.conns.cells[i]);
-                return;
+        let i = hash as usize & self.mask;
+        if let Some(g) = self.conns.group(i) {
+            let (hits, free) = scan(g, tag_of(hash));
+            let stop = hits | free;
+            if stop != 0 {
+                lvs_mem::prefetch_read(&self.conns.cells[i + byte_of(stop)]);
             }
-            i = (i + 1) & self.mask;
         }
     }
 
@@ -1307,6 +1349,35 @@ mod tests {
     fn dest_id() -> DestId {
         let key = ServiceKey::Addr { protocol: Protocol::Tcp, addr: "10.0.0.1".parse().unwrap(), port: 80 };
         DestArena::default().insert(Dest::new(key, &DestConfig::new("10.0.0.2".parse().unwrap()), 80))
+    }
+
+    #[test]
+    fn group_scan_matches_a_byte_at_a_time() {
+        // Every way 8 tags can mix free slots, the tag probed for and others (five kinds per
+        // byte, the smallest and largest tags among them: 5^8 groups), against the plain walk:
+        // the first free byte, and every byte before it whose tag matches (later false
+        // candidates are allowed: the probe checks entries).
+        let tag = tag_of(0xdead_beef);
+        let kinds = [FREE_TAG, tag, tag ^ 0x01, 0x80, 0xff];
+        for n in 0..5u32.pow(8) {
+            let mut bytes = [0u8; 8];
+            let mut k = n;
+            for b in &mut bytes {
+                *b = kinds[(k % 5) as usize];
+                k /= 5;
+            }
+            let (hits, free) = scan(u64::from_le_bytes(bytes), tag);
+            let first_free = bytes.iter().position(|&b| b == FREE_TAG);
+            assert_eq!(free != 0, first_free.is_some(), "{bytes:?}");
+            if let Some(f) = first_free {
+                assert_eq!(byte_of(free), f, "{bytes:?}");
+            }
+            let end = first_free.unwrap_or(8);
+            let want: Vec<usize> = (0..end).filter(|&i| bytes[i] == tag).collect();
+            let got: Vec<usize> = (0..8).filter(|&i| hits >> (8 * i) & 0x80 != 0).collect();
+            assert!(got.iter().all(|&i| i < end), "{bytes:?}: candidate past the free slot");
+            assert!(want.iter().all(|i| got.contains(i)), "{bytes:?}: a match was missed");
+        }
     }
 
     #[test]
