@@ -387,6 +387,15 @@ impl<A: Addr> Entry<A> {
     pub(crate) fn is_template(&self) -> bool {
         self.flags & flags::TEMPLATE != 0
     }
+    /// Whether this is the entry of the client→virtual key (`ip_vs_conn_in_get`'s comparison).
+    #[inline(always)]
+    fn has_key(&self, proto: u8, caddr: A, cport: u16, vaddr: A, vport: u16) -> bool {
+        self.caddr == caddr
+            && self.cport == cport
+            && self.vaddr == vaddr
+            && self.vport == vport
+            && self.proto == proto
+    }
     #[inline]
     pub(crate) fn is_free(&self) -> bool {
         self.flags & flags::FREE != 0
@@ -817,23 +826,29 @@ impl<A: Addr> ConnTable<A> {
         if self.conns.is_empty() {
             return Err(NIL);
         }
-        let tag = tag_of(hash);
-        let mut i = hash as usize & self.mask;
+        self.probe_from(hash as usize & self.mask, tag_of(hash), proto, caddr, cport, vaddr, vport)
+    }
+
+    /// The slot-at-a-time walk of [`probe`](Self::probe), from slot `i` on.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn probe_from(
+        &self,
+        mut i: usize,
+        tag: u8,
+        proto: u8,
+        caddr: A,
+        cport: u16,
+        vaddr: A,
+        vport: u16,
+    ) -> Result<u32, u32> {
         loop {
             let t = self.conns.tags[i];
             if t == FREE_TAG {
                 return Err(i as u32);
             }
-            if t == tag {
-                let e = &self.conns[i];
-                if e.caddr == caddr
-                    && e.cport == cport
-                    && e.vaddr == vaddr
-                    && e.vport == vport
-                    && e.proto == proto
-                {
-                    return Ok(i as u32);
-                }
+            if t == tag && self.conns[i].has_key(proto, caddr, cport, vaddr, vport) {
+                return Ok(i as u32);
             }
             i = (i + 1) & self.mask;
         }
@@ -857,27 +872,15 @@ impl<A: Addr> ConnTable<A> {
         }
         let tag = tag_of(hash);
         let mut i = hash as usize & self.mask;
-        let is = |i: usize| {
-            let e = &self.conns[i];
-            e.caddr == caddr && e.cport == cport && e.vaddr == vaddr && e.vport == vport && e.proto == proto
-        };
         loop {
             let Some(g) = self.conns.group(i) else {
-                // The last slots of the table, one at a time.
-                let t = self.conns.tags[i];
-                if t == FREE_TAG {
-                    return Err(i as u32);
-                }
-                if t == tag && is(i) {
-                    return Ok(i as u32);
-                }
-                i = (i + 1) & self.mask;
-                continue;
+                // The last slots of the table (and on across its end): a slot at a time.
+                return self.probe_from(i, tag, proto, caddr, cport, vaddr, vport);
             };
             let (mut hits, free) = scan(g, tag);
             while hits != 0 {
                 let j = i + byte_of(hits);
-                if is(j) {
+                if self.conns[j].has_key(proto, caddr, cport, vaddr, vport) {
                     return Ok(j as u32);
                 }
                 hits &= hits - 1;
